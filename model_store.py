@@ -1,0 +1,331 @@
+"""Load the local models, offline, once per process: the only place that turns model files into models.
+
+Importing this module switches the hub libraries offline (``offline_env``) before NeMo is
+imported, so nothing at run time can reach the network. The registry, paths, manifest and
+file checks live in ``model_files`` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import pickle
+import tarfile
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import offline_env  # noqa: F401  (must come before NeMo / transformers / huggingface_hub)
+from model_files import (  # noqa: F401  (re-exported: the store's public API)
+    DEFAULT_MODEL,
+    GUIDE,
+    MODELS,
+    LocalModelError,
+    ModelFilesInvalidError,
+    ModelsMissingError,
+    ModelSpec,
+    Problem,
+    UnknownModelError,
+    check_local_models,
+    get_spec,
+    models_dir_option,
+    read_manifest,
+    resolve_models_dir,
+    sha256_file,
+    validate_local_models,
+)
+
+log = logging.getLogger("transcribe.model_store")
+
+VERIFIED_STAMP = ".verified.json"
+
+
+class ModelLoadError(LocalModelError):
+    """The files passed every check but the model still failed to build (e.g. another NeMo version)."""
+
+
+@dataclass
+class LoadedModel:
+    """A model in memory and where it runs."""
+
+    key: str
+    model: Any
+    device: str  # "cuda" or "cpu"
+    device_label: str  # "GPU (NVIDIA H100 80GB HBM3)" or "CPU"
+    dtype: str
+    load_seconds: float
+
+
+_cache: dict[tuple[str, Path], LoadedModel] = {}
+_loading: set[tuple[str, Path]] = set()
+_failed: dict[tuple[str, Path], str] = {}
+_locks: dict[tuple[str, Path], threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def _lock_for(cache_key: tuple[str, Path]) -> threading.Lock:
+    with _registry_lock:
+        return _locks.setdefault(cache_key, threading.Lock())
+
+
+def default_device() -> str:
+    """``cuda`` when a CUDA GPU is usable, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_label(device: str) -> str:
+    """A short human name for a device: ``GPU (NVIDIA H100 80GB HBM3)`` or ``CPU``."""
+    if device.startswith("cuda"):
+        import torch
+
+        return f"GPU ({torch.cuda.get_device_name(torch.device(device))})"
+    return "CPU"
+
+
+def load_model(
+    key: str, models_dir: str | os.PathLike | None = None, *, device: str | None = None, half: bool | None = None
+) -> Any:
+    """The model ``key`` from the models folder, loaded once per process and kept in memory.
+
+    Two threads asking at the same moment build it once (a lock per model). The model is in
+    ``eval()`` mode, on the GPU when there is one. ``half`` (default: on for Canary on a GPU)
+    runs Canary in bfloat16 (float16 where bfloat16 is not supported).
+    Raises ``ModelsMissingError``, ``ModelFilesInvalidError`` or ``ModelLoadError`` with a message
+    that names the file and the command that fixes it.
+    """
+    return load(key, models_dir, device=device, half=half).model
+
+
+def load(
+    key: str, models_dir: str | os.PathLike | None = None, *, device: str | None = None, half: bool | None = None
+) -> LoadedModel:
+    """Like ``load_model`` but returns the ``LoadedModel`` record (device, dtype, load time)."""
+    spec = get_spec(key)
+    root = resolve_models_dir(models_dir)
+    cache_key = (key, root)
+    if (hit := _cache.get(cache_key)) is not None:
+        return hit
+    with _lock_for(cache_key):
+        if (hit := _cache.get(cache_key)) is not None:
+            return hit
+        _loading.add(cache_key)
+        _failed.pop(cache_key, None)
+        try:
+            loaded = _load_uncached(spec, root, device or default_device(), half)
+        except Exception as exc:
+            _failed[cache_key] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise
+        finally:
+            _loading.discard(cache_key)
+        _cache[cache_key] = loaded
+        return loaded
+
+
+def _load_uncached(spec: ModelSpec, root: Path, device: str, half: bool | None) -> LoadedModel:
+    validate_local_models(root, [spec.key])
+    if device == "cpu":
+        log.warning(
+            "No CUDA GPU found: %s runs on the CPU. It works, but expect it to be far slower than on a GPU.",
+            spec.display_name,
+        )
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"verify-{spec.key}") as pool:
+        verifying = pool.submit(_verify_once, spec, root)  # hashes in parallel with the load
+        model = _restore_nemo(spec, root, device) if spec.kind == "nemo" else _load_salm(spec, root, device, half)
+        verifying.result()  # raises ModelFilesInvalidError if a file's content changed since setup
+    model.eval()
+    _release_freed_memory()
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    seconds = time.perf_counter() - started
+    log.info("%s ready on %s (%s) in %.1f s", spec.display_name, device_label(device), dtype, seconds)
+    return LoadedModel(spec.key, model, device, device_label(device), dtype, seconds)
+
+
+def _corrupt(spec: ModelSpec, path: Path, reason: str, root: Path) -> ModelFilesInvalidError:
+    return ModelFilesInvalidError(
+        f"{spec.display_name} cannot be loaded: {path} {reason}.\n"
+        f"Re-create it with:\n  {spec.setup_command()}{models_dir_option(root)} --force\n"
+        f"See {GUIDE} for instructions.",
+        [path],
+    )
+
+
+def _restore_nemo(spec: ModelSpec, root: Path, device: str):
+    from nemo.collections.asr.models import ASRModel
+
+    path = spec.path(root)
+    try:
+        return ASRModel.restore_from(str(path), map_location=device)
+    except FileNotFoundError as exc:
+        if not path.exists():
+            validate_local_models(root, [spec.key])  # raises ModelsMissingError naming every missing path
+        raise _corrupt(spec, path, f"is incomplete ({exc})", root) from exc
+    except (tarfile.TarError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
+        raise _corrupt(spec, path, f"is corrupt or truncated ({type(exc).__name__}: {exc})", root) from exc
+    except RuntimeError as exc:
+        if "PytorchStreamReader" in str(exc) or "zip archive" in str(exc):
+            raise _corrupt(spec, path, f"has damaged weights ({exc})", root) from exc
+        raise ModelLoadError(_load_failed_message(spec, path, exc, root)) from exc
+    except Exception as exc:
+        raise ModelLoadError(_load_failed_message(spec, path, exc, root)) from exc
+
+
+def _load_failed_message(spec: ModelSpec, path: Path, exc: BaseException, root: Path) -> str:
+    return (
+        f"{spec.display_name} could not be built from {path}: {type(exc).__name__}: {exc}\n"
+        f"If the files came from another NeMo version or another machine, re-create them with:\n"
+        f"  {spec.setup_command()}{models_dir_option(root)} --force\n"
+        f"See {GUIDE} for instructions."
+    )
+
+
+def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool | None):
+    import torch
+    from nemo.collections.speechlm2.models import SALM
+    from safetensors import safe_open
+
+    folder = spec.path(root)
+    weights = folder / "model.safetensors"
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            checkpoint_keys = set(f.keys())
+    except Exception as exc:
+        raise _corrupt(spec, weights, f"is not a readable safetensors file ({exc})", root) from exc
+    try:
+        model = SALM.from_pretrained(str(folder), map_location="cpu")
+    except Exception as exc:
+        raise ModelLoadError(_load_failed_message(spec, folder, exc, root)) from exc
+    _check_salm_weights(spec, model, checkpoint_keys, weights, root)
+    if device != "cpu":
+        use_half = True if half is None else half
+        dtype = torch.float32
+        if use_half:
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        model = model.to(device=device, dtype=dtype)
+    elif half:
+        model = model.to(dtype=torch.bfloat16)
+    return model
+
+
+def _check_salm_weights(spec: ModelSpec, model, checkpoint_keys: set[str], weights: Path, root: Path) -> None:
+    """``SALM.from_pretrained`` loads with ``strict=False``: make sure every weight found its place both ways."""
+    state = model.state_dict()
+    unexpected = sorted(checkpoint_keys - state.keys())
+    loaded_storage = {state[k].data_ptr() for k in checkpoint_keys & state.keys()}
+    # Tied weights (the LM head shares the embedding) are saved once; they are not missing.
+    missing = sorted(k for k in state.keys() - checkpoint_keys if state[k].data_ptr() not in loaded_storage)
+    if unexpected or missing:
+        detail = []
+        if unexpected:
+            detail.append(f"{len(unexpected)} weights in the file fit nothing in the model (e.g. {unexpected[0]})")
+        if missing:
+            detail.append(f"{len(missing)} model weights are not in the file (e.g. {missing[0]})")
+        raise _corrupt(spec, weights, "does not match the model: " + "; ".join(detail), root)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Content verification: sha256 against the manifest, once per file version (size + mtime stamp)
+
+
+def _verify_once(spec: ModelSpec, root: Path) -> None:
+    """Re-hash files whose size or modification time changed since they were last verified.
+
+    A stamp beside the manifest remembers verified files, so a normal start hashes nothing;
+    a file edited, copied or damaged since is hashed (in parallel with the load) before use.
+    """
+    import json
+
+    entry = read_manifest(root)["models"].get(spec.key, {})
+    stamp_path = root / VERIFIED_STAMP
+    try:
+        stamps = json.loads(stamp_path.read_text())
+    except (OSError, ValueError):
+        stamps = {}
+    changed = False
+    for rel, info in sorted(entry.get("files", {}).items()):
+        path = root / rel
+        st = path.stat()
+        fingerprint = [st.st_size, st.st_mtime_ns, st.st_ino, info.get("sha256")]
+        if stamps.get(rel) == fingerprint:
+            continue
+        if sha256_file(path) != info.get("sha256"):
+            raise _corrupt(spec, path, "does not match the sha256 recorded at setup: the file is corrupt", root)
+        stamps[rel] = fingerprint
+        changed = True
+    if changed:
+        tmp = stamp_path.with_name(f"{VERIFIED_STAMP}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(stamps, indent=1))
+            os.replace(tmp, stamp_path)
+        except OSError:  # read-only models folder: verify again next time
+            pass
+
+
+def _release_freed_memory() -> None:
+    """Give the state-dict memory freed after loading back to the OS (glibc keeps it otherwise)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# State for the page
+
+
+def model_status(key: str, models_dir: str | os.PathLike | None = None) -> str:
+    """``not installed`` | ``not loaded`` | ``loading…`` | ``ready on GPU (…)`` | ``ready on CPU`` | ``failed: …``."""
+    root = resolve_models_dir(models_dir)
+    cache_key = (key, root)
+    if (hit := _cache.get(cache_key)) is not None:
+        return f"ready on {hit.device_label}"
+    if cache_key in _loading:
+        return "loading…"
+    if cache_key in _failed:
+        return f"failed: {_failed[cache_key]}"
+    if check_local_models(root, [key]):
+        return "not installed"
+    return "not loaded"
+
+
+def preload(key: str, models_dir: str | os.PathLike | None = None) -> threading.Thread:
+    """Load ``key`` in a background thread (errors are logged and shown by ``model_status``)."""
+
+    def run() -> None:
+        try:
+            load(key, models_dir)
+        except Exception as exc:  # reported through model_status
+            log.error("Preloading %s failed: %s", key, exc)
+
+    thread = threading.Thread(target=run, name=f"preload-{key}", daemon=True)
+    thread.start()
+    return thread
+
+
+def forget(key: str, models_dir: str | os.PathLike | None = None) -> None:
+    """Drop a model from memory (the next ``load_model`` loads it from disk again)."""
+    cache_key = (key, resolve_models_dir(models_dir))
+    with _lock_for(cache_key):
+        _cache.pop(cache_key, None)
+        _failed.pop(cache_key, None)
+    free_accelerator_memory()
+
+
+def free_accelerator_memory() -> None:
+    """Return cached GPU memory to the driver (after an out-of-memory error or an unload)."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass

@@ -1,0 +1,247 @@
+"""Build tiny but real NeMo models for the tests.
+
+* ``build_tiny_parakeet(out)``: a FastConformer-TDT ``EncDecRNNTBPEModel`` (Parakeet-TDT's class and
+  decoding) with a SentencePiece tokenizer trained on the spot, saved with ``save_to`` as a ``.nemo``.
+* ``build_tiny_canary(out, asr_nemo)``: a speechlm2 ``SALM`` with a tiny Qwen3 LLM, a locally built
+  tokenizer and the tiny ASR model as its encoder, written as the self-contained folder the store expects
+  (``save_pretrained`` + tokenizer + ``llm_backbone/config.json``).
+
+Weights are random (seeded); the tests check that files load and code paths run, not what is said.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+TINY_CORPUS = [
+    "zero one two three four five six seven eight nine",
+    "the quick brown fox jumps over the lazy dog",
+    "hello world this is a small speech model for tests",
+    "she sells sea shells by the sea shore",
+    "please transcribe this audio file offline",
+]
+
+TDT_DURATIONS = [0, 1, 2, 3, 4]
+
+
+def tiny_parakeet_config(tokenizer_dir: str, d_model: int = 64, n_layers: int = 2) -> dict:
+    """Config of a tiny FastConformer-TDT model shaped like Parakeet-TDT-0.6B-v2 (scaled down)."""
+    return {
+        "sample_rate": 16000,
+        "model_defaults": {"enc_hidden": d_model, "pred_hidden": 64, "joint_hidden": 64},
+        "tokenizer": {"dir": tokenizer_dir, "type": "bpe"},
+        "preprocessor": {
+            "_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+            "sample_rate": 16000,
+            "normalize": "per_feature",
+            "window_size": 0.025,
+            "window_stride": 0.01,
+            "window": "hann",
+            "features": 80,
+            "n_fft": 512,
+            "log": True,
+            "frame_splicing": 1,
+            "dither": 0.0,
+            "pad_to": 0,
+            "pad_value": 0.0,
+        },
+        "encoder": {
+            "_target_": "nemo.collections.asr.modules.ConformerEncoder",
+            "feat_in": 80,
+            "feat_out": -1,
+            "n_layers": n_layers,
+            "d_model": d_model,
+            "subsampling": "dw_striding",
+            "subsampling_factor": 8,
+            "subsampling_conv_channels": 32,
+            "causal_downsampling": False,
+            "ff_expansion_factor": 4,
+            "self_attention_model": "rel_pos",
+            "n_heads": 4,
+            "att_context_size": [-1, -1],
+            "xscaling": True,
+            "untie_biases": True,
+            "pos_emb_max_len": 5000,
+            "conv_kernel_size": 9,
+            "conv_norm_type": "batch_norm",
+            "dropout": 0.0,
+            "dropout_pre_encoder": 0.0,
+            "dropout_emb": 0.0,
+            "dropout_att": 0.0,
+        },
+        "decoder": {
+            "_target_": "nemo.collections.asr.modules.RNNTDecoder",
+            "normalization_mode": None,
+            "random_state_sampling": False,
+            "blank_as_pad": True,
+            "prednet": {"pred_hidden": 64, "pred_rnn_layers": 1, "t_max": None, "dropout": 0.0},
+        },
+        "joint": {
+            "_target_": "nemo.collections.asr.modules.RNNTJoint",
+            "log_softmax": None,
+            "preserve_memory": False,
+            "fuse_loss_wer": False,
+            "num_extra_outputs": len(TDT_DURATIONS),
+            "jointnet": {"joint_hidden": 64, "activation": "relu", "dropout": 0.0},
+        },
+        "decoding": {
+            "strategy": "greedy_batch",
+            "model_type": "tdt",
+            "durations": TDT_DURATIONS,
+            "greedy": {"max_symbols": 10},
+        },
+        "loss": {
+            "loss_name": "tdt",
+            "tdt_kwargs": {
+                "fastemit_lambda": 0.0, "clamp": -1.0, "durations": TDT_DURATIONS, "sigma": 0.02, "omega": 0.1,
+            },
+        },
+        "validation_ds": {
+            "manifest_filepath": None,
+            "use_start_end_token": False,
+            "defer_setup": True,
+            "sample_rate": 16000,
+            "batch_size": 1,
+        },
+        "optim": None,
+    }
+
+
+def train_tiny_tokenizer(out_dir: Path, corpus: list[str] = TINY_CORPUS, vocab_size: int = 48) -> Path:
+    """Train a SentencePiece BPE tokenizer on ``corpus`` into ``out_dir`` (NeMo's own helper)."""
+    from nemo.collections.common.tokenizers.sentencepiece_tokenizer import create_spt_model
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corpus_file = out_dir / "corpus.txt"
+    corpus_file.write_text("\n".join(corpus) + "\n")
+    create_spt_model(
+        str(corpus_file), vocab_size, sample_size=-1, do_lower_case=True, tokenizer_type="bpe", output_dir=str(out_dir)
+    )
+    return out_dir
+
+
+def build_tiny_parakeet(out: Path, seed: int = 0):
+    """Build and save a tiny FastConformer-TDT model; returns the in-memory model."""
+    import torch
+    from nemo.collections.asr.models import EncDecRNNTBPEModel
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok_dir = train_tiny_tokenizer(Path(tmp) / "tokenizer")
+        model = EncDecRNNTBPEModel(cfg=OmegaConf.create(tiny_parakeet_config(str(tok_dir))))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        model.save_to(str(out))
+    return model.eval()
+
+
+def build_tiny_qwen3(out_dir: Path, seed: int = 0) -> Path:
+    """Write a tiny Qwen3 causal LM (config, random weights) and a small fast tokenizer to ``out_dir``."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen3Config
+
+    torch.manual_seed(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(TINY_CORPUS + ["Transcribe the following:", "user assistant system"], trainer)
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None
+    )
+    hf_tok.save_pretrained(out_dir)
+    config = Qwen3Config(
+        vocab_size=len(hf_tok) + 8,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        eos_token_id=hf_tok.eos_token_id,
+        pad_token_id=hf_tok.pad_token_id,
+        bos_token_id=None,
+    )
+    AutoModelForCausalLM.from_config(config).save_pretrained(out_dir)
+    return out_dir
+
+
+def tiny_salm_config(llm_dir: str, asr_nemo: str) -> dict:
+    """SALM config shaped like Canary-Qwen-2.5B's (scaled down); a plain dict, as SALM requires."""
+    return {
+        "pretrained_llm": llm_dir,
+        "pretrained_asr": asr_nemo,
+        "pretrained_weights": True,
+        "freeze_params": [],
+        "prevent_freeze_params": [],
+        "prompt_format": "qwen",
+        "audio_locator_tag": "<|audioplaceholder|>",
+        "perception": {
+            "target": "nemo.collections.speechlm2.modules.perception.AudioPerceptionModule",
+            "modality_adapter": {
+                "_target_": "nemo.collections.asr.modules.ConformerEncoder",
+                "feat_in": 64,
+                "d_model": 64,
+                "n_layers": 1,
+                "subsampling_factor": 1,
+                "self_attention_model": "rel_pos",
+                "n_heads": 4,
+                "conv_kernel_size": 9,
+                "dropout": 0.0,
+                "dropout_pre_encoder": 0.0,
+                "dropout_emb": 0.0,
+                "dropout_att": 0.0,
+            },
+        },
+    }
+
+
+def write_salm_folder(model, out_dir: Path) -> Path:
+    """Write a loaded SALM as a self-contained folder: weights, config, tokenizer, ``llm_backbone/config.json``."""
+    from peft import PeftModel
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    model.tokenizer.tokenizer.save_pretrained(out_dir)
+    llm = model.llm.get_base_model() if isinstance(model.llm, PeftModel) else model.llm
+    llm.config.save_pretrained(out_dir / "llm_backbone")
+    return out_dir
+
+
+def build_tiny_canary(out_dir: Path, asr_nemo: Path, seed: int = 0):
+    """Build a tiny SALM on ``asr_nemo`` and write it as a Canary-style folder; returns the model."""
+    import torch
+    from nemo.collections.speechlm2.models import SALM
+
+    with tempfile.TemporaryDirectory() as tmp:
+        llm_dir = build_tiny_qwen3(Path(tmp) / "qwen3", seed=seed)
+        torch.manual_seed(seed)
+        model = SALM(tiny_salm_config(str(llm_dir), str(asr_nemo)))
+        write_salm_folder(model, out_dir)
+    return model.eval()
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path)
+    args = parser.parse_args()
+    nemo = args.out_dir / "parakeet.nemo"
+    build_tiny_parakeet(nemo)
+    build_tiny_canary(args.out_dir / "canary", nemo)
+    for path in sorted(args.out_dir.rglob("*")):
+        if path.is_file():
+            print(path.relative_to(args.out_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The one result type both models produce: text, segments, words, and how it was made."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word with its start and end in seconds from the start of the file."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the transcript with its times in seconds.
+
+    ``words`` is empty when the model gives no word times (Canary: its segments are the
+    windows the audio was cut into, so their times are window-level, not word-level).
+    """
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass
+class Transcript:
+    """What one file turned into, and what it cost."""
+
+    text: str
+    segments: list[Segment]
+    model: str  # registry key, e.g. "parakeet"
+    model_name: str  # display name, e.g. "Parakeet-TDT-0.6B-v2"
+    audio_duration: float  # seconds of audio
+    processing_time: float  # seconds spent decoding + transcribing
+    device: str  # "cuda:0 (NVIDIA H100)", "cpu"
+    timestamp_level: str  # "word" (Parakeet) or "window" (Canary)
+    source: str = ""  # file name the user gave (no folders)
+    peak_gpu_memory_mb: float | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. "long audio: local attention"
+
+    @property
+    def words(self) -> list[Word]:
+        """All words of all segments, in order."""
+        return [w for s in self.segments for w in s.words]
+
+    @property
+    def real_time_factor(self) -> float:
+        """Processing time divided by audio duration (below 1 is faster than real time)."""
+        return self.processing_time / self.audio_duration if self.audio_duration > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of everything above, words included."""
+        d = asdict(self)
+        d["real_time_factor"] = self.real_time_factor
+        return d
