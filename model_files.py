@@ -20,6 +20,7 @@ PROJECT_DIR = Path(__file__).resolve().parent
 DEFAULT_MODELS_DIR = PROJECT_DIR / "local_models"
 MODELS_DIR_ENV = "LOCAL_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
+VERIFIED_STAMP = ".verified.json"  # files whose sha256 was checked, by size/mtime/inode
 MANIFEST_FORMAT = 1
 SETUP_SCRIPT = "setup_local_models.py"
 GUIDE = "user-model-setup-guide.md"
@@ -332,15 +333,51 @@ def check_model(spec: ModelSpec, models_dir: Path, manifest: dict, deep: bool = 
             expected = f"{info.get('size'):,}" if isinstance(info.get("size"), int) else "?"
             message = f"size is {size:,} bytes, the manifest says {expected}"
             problems.append(Problem(spec.key, path, message, missing=False))
-        elif deep and sha256_file(path) != info.get("sha256"):
-            problems.append(
-                Problem(spec.key, path, "content differs from the manifest (sha256 mismatch): the file is corrupt",
-                        missing=False)
-            )
     if spec.kind == "nemo" and not problems:
         reason = check_nemo_archive(root)
         if reason:
             problems.append(Problem(spec.key, root, reason, missing=False))
+    if deep and not problems:
+        problems += verify_content(spec, models_dir, entry, trust_stamps=False)
+    return problems
+
+
+def verify_content(spec: ModelSpec, models_dir: Path, entry: dict, trust_stamps: bool = True) -> list[Problem]:
+    """Compare each file's sha256 with the manifest ``entry``; remember verified files in a stamp file.
+
+    With ``trust_stamps`` a file whose size, modification time and inode are unchanged since it was
+    last verified is not hashed again, so a normal start costs nothing; a file edited, copied or
+    damaged since then is hashed before use.
+    """
+    stamp_path = models_dir / VERIFIED_STAMP
+    try:
+        stamps = json.loads(stamp_path.read_text())
+    except (OSError, ValueError):
+        stamps = {}
+    problems: list[Problem] = []
+    changed = False
+    for rel, info in sorted(entry.get("files", {}).items()):
+        path = models_dir / rel
+        st = path.stat()
+        fingerprint = [st.st_size, st.st_mtime_ns, st.st_ino, info.get("sha256")]
+        if trust_stamps and stamps.get(rel) == fingerprint:
+            continue
+        if sha256_file(path) != info.get("sha256"):
+            stamps.pop(rel, None)
+            problems.append(
+                Problem(spec.key, path, "content differs from the sha256 recorded at setup: the file is corrupt",
+                        missing=False)
+            )
+        else:
+            stamps[rel] = fingerprint
+        changed = True
+    if changed:
+        tmp = stamp_path.with_name(f"{VERIFIED_STAMP}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(stamps, indent=1))
+            os.replace(tmp, stamp_path)
+        except OSError:  # a read-only models folder: files are verified again next time
+            pass
     return problems
 
 

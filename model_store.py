@@ -37,14 +37,11 @@ from model_files import (  # noqa: F401  (re-exported: the store's public API)
     models_dir_option,
     read_manifest,
     resolve_models_dir,
-    sha256_file,
     validate_local_models,
+    verify_content,
 )
 
 log = logging.getLogger("transcribe.model_store")
-
-VERIFIED_STAMP = ".verified.json"
-
 
 class ModelLoadError(LocalModelError):
     """The files passed every check but the model still failed to build (e.g. another NeMo version)."""
@@ -231,42 +228,12 @@ def _check_salm_weights(spec: ModelSpec, model, checkpoint_keys: set[str], weigh
         raise _corrupt(spec, weights, "does not match the model: " + "; ".join(detail), root)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Content verification: sha256 against the manifest, once per file version (size + mtime stamp)
-
-
 def _verify_once(spec: ModelSpec, root: Path) -> None:
-    """Re-hash files whose size or modification time changed since they were last verified.
-
-    A stamp beside the manifest remembers verified files, so a normal start hashes nothing;
-    a file edited, copied or damaged since is hashed (in parallel with the load) before use.
-    """
-    import json
-
+    """Hash files changed since they were last verified (see ``model_files.verify_content``); raise if corrupt."""
     entry = read_manifest(root)["models"].get(spec.key, {})
-    stamp_path = root / VERIFIED_STAMP
-    try:
-        stamps = json.loads(stamp_path.read_text())
-    except (OSError, ValueError):
-        stamps = {}
-    changed = False
-    for rel, info in sorted(entry.get("files", {}).items()):
-        path = root / rel
-        st = path.stat()
-        fingerprint = [st.st_size, st.st_mtime_ns, st.st_ino, info.get("sha256")]
-        if stamps.get(rel) == fingerprint:
-            continue
-        if sha256_file(path) != info.get("sha256"):
-            raise _corrupt(spec, path, "does not match the sha256 recorded at setup: the file is corrupt", root)
-        stamps[rel] = fingerprint
-        changed = True
-    if changed:
-        tmp = stamp_path.with_name(f"{VERIFIED_STAMP}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(stamps, indent=1))
-            os.replace(tmp, stamp_path)
-        except OSError:  # read-only models folder: verify again next time
-            pass
+    problems = verify_content(spec, root, entry, trust_stamps=True)
+    if problems:
+        raise _corrupt(spec, problems[0].path, "does not match the sha256 recorded at setup: the file is corrupt", root)
 
 
 def _release_freed_memory() -> None:

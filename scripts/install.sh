@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv and install the app's Python dependencies into it (idempotent; quick when already done).
+# Usage: scripts/install.sh [requirements file]   (default: requirements.txt)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+req="${1:-requirements.txt}"
+python3 -m venv .venv
+. .venv/bin/activate
+stamp=".venv/.installed-$(sha256sum "$req" requirements.txt | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+python -m pip install --quiet --upgrade pip
+# torch before NeMo, pinned, so pip does not pick another build while resolving nemo_toolkit.
+python -m pip install --quiet "$(grep -E '^torch==' requirements.txt)"
+python -m pip install --quiet -r "$req"
+touch "$stamp"
