@@ -93,8 +93,8 @@ def load_model(
     """The model ``key`` from the models folder, loaded once per process and kept in memory.
 
     Two threads asking at the same moment build it once (a lock per model). The model is in
-    ``eval()`` mode, on the GPU when there is one. ``half`` (default: on for Canary on a GPU)
-    runs Canary in bfloat16 (float16 where bfloat16 is not supported).
+    ``eval()`` mode, on the GPU when there is one. ``half`` runs Canary on the GPU in bfloat16
+    (float16 where bfloat16 is not supported); the default is float32.
     Raises ``ModelsMissingError``, ``ModelFilesInvalidError`` or ``ModelLoadError`` with a message
     that names the file and the command that fixes it.
     """
@@ -202,7 +202,7 @@ def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool | None):
         raise ModelLoadError(_load_failed_message(spec, folder, exc, root)) from exc
     _check_salm_weights(spec, model, checkpoint_keys, weights, root)
     if device != "cpu":
-        use_half = True if half is None else half
+        use_half = bool(half)
         dtype = torch.float32
         if use_half:
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
