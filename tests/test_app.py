@@ -1,0 +1,323 @@
+"""The real app in a subprocess with tiny models, driven through Gradio's own API (``gradio_client``).
+
+One app process serves most tests of this module; a second one (``--preload``, its own copy of the models)
+covers the model states and a model deleted while the app runs. The last tests call the event handler
+in-process to force failures a CPU cannot produce (GPU out of memory) and run the headless command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pysubs2
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError as ClientAppError
+
+from app_process import running_app, speech_wav
+
+pytestmark = pytest.mark.timeout(300)
+
+FORMATS = {"txt", "srt", "vtt", "json", "csv"}
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory) -> dict[str, Path]:
+    """Two spoken clips of different lengths and a file that is not audio at all."""
+    root = tmp_path_factory.mktemp("audio")
+    broken = root / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + os.urandom(4000))
+    return {
+        "hello": speech_wav(root / "hello.wav", "hello world"),
+        "long": speech_wav(root / "long.wav", "the quick brown fox jumps over the lazy dog and runs far away"),
+        "broken": broken,
+    }
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, tiny_models_dir):
+    """One app process for the module, serving the tiny models."""
+    with running_app(tiny_models_dir, tmp_path_factory.mktemp("app")) as running:
+        yield running
+        assert not running.network_attempts(), "the app tried to reach another machine"
+
+
+def new_client(app, tmp_path: Path) -> Client:
+    """A client of ``app`` that downloads result files under ``tmp_path``."""
+    return Client(app.url, verbose=False, download_files=str(tmp_path / "downloads"), analytics_enabled=False)
+
+
+@pytest.fixture
+def client(app, tmp_path) -> Client:
+    return new_client(app, tmp_path)
+
+
+def transcribe(client: Client, files: list[Path], model: str = "parakeet") -> dict:
+    """Call ``/transcribe`` and name its five outputs."""
+    text, segments, downloads, stats, messages = client.predict(
+        [handle_file(str(f)) for f in files], None, model, api_name="/transcribe"
+    )
+    return {"text": text, "segments": segments, "downloads": [Path(p) for p in downloads or []],
+            "stats": stats, "messages": messages}
+
+
+def stats_by_file(result: dict) -> dict[str, dict]:
+    """The statistics table as {file name: {column: value}}."""
+    headers = result["stats"]["headers"]
+    return {row[0]: dict(zip(headers, row, strict=True)) for row in result["stats"]["data"]}
+
+
+def test_api_names_the_transcribe_endpoint(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in api["/transcribe"]["parameters"]] == ["files", "recording", "model_key"]
+    assert [r["label"] for r in api["/transcribe"]["returns"]] == [
+        "Transcript", "Segments", "Downloads (TXT, SRT, VTT, JSON, CSV)", "Statistics per file", "Messages",
+    ]
+    assert "/model_status" in api
+
+
+def test_transcribe_a_file_and_download_its_subtitles(client, audio):
+    result = transcribe(client, [audio["hello"]])
+
+    assert result["text"].strip(), "the tiny model always says something for speech"
+    assert result["messages"].startswith("✓ Transcribed 1 of 1 file with Parakeet-TDT-0.6B-v2")
+    assert result["segments"]["headers"] == ["File", "Start (s)", "End (s)", "Text"]
+    rows = result["segments"]["data"]
+    assert rows and all(r[0] == "hello.wav" and 0 <= r[1] <= r[2] for r in rows)
+
+    by_ext = {p.suffix[1:]: p for p in result["downloads"]}
+    assert set(by_ext) == FORMATS and {p.stem for p in result["downloads"]} == {"hello"}
+    subs = pysubs2.load(str(by_ext["srt"]), format_="srt")
+    assert [e.plaintext for e in subs] == [r[3] for r in rows]
+    assert subs[0].start == pytest.approx(rows[0][1] * 1000, abs=10)
+    data = json.loads(by_ext["json"].read_text())
+    assert data["text"] == result["text"] and data["model"] == "parakeet"
+
+    stats = stats_by_file(result)["hello.wav"]
+    assert stats["Result"] == "✓ done" and stats["Device"] == "CPU" and stats["Peak GPU memory"] == "—"
+    assert stats["Audio"].endswith(" s") and float(stats["RTF"]) > 0
+
+
+def test_two_concurrent_clients_get_their_own_results(app, audio, tmp_path):
+    results: dict[str, dict] = {}
+    errors: list[BaseException] = []
+
+    def run(key: str) -> None:
+        try:
+            results[key] = transcribe(new_client(app, tmp_path / key), [audio[key]])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(key,)) for key in ("hello", "long")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for key in ("hello", "long"):
+        name = f"{key}.wav"
+        assert list(stats_by_file(results[key])) == [name]
+        assert {r[0] for r in results[key]["segments"]["data"]} == {name}
+        assert {p.stem for p in results[key]["downloads"]} == {key}
+    hello_seconds = stats_by_file(results["hello"])["hello.wav"]["Audio"]
+    long_seconds = stats_by_file(results["long"])["long.wav"]["Audio"]
+    assert float(hello_seconds.split()[0]) < float(long_seconds.split()[0])
+
+
+def test_bad_file_gives_a_readable_error_and_the_next_request_works(client, audio):
+    result = transcribe(client, [audio["broken"]])
+    assert result["messages"].startswith("✗ Transcribed 0 of 1 file")
+    assert "'broken.wav' could not be read as audio" in result["messages"]
+    assert "Traceback" not in result["messages"]
+    assert stats_by_file(result)["broken.wav"]["Result"] == "✗ failed"
+    assert result["downloads"] == [] and result["segments"]["data"] == [] and result["text"] == ""
+
+    again = transcribe(client, [audio["hello"]])
+    assert again["text"].strip() and stats_by_file(again)["hello.wav"]["Result"] == "✓ done"
+
+
+def test_one_bad_file_does_not_lose_the_others(client, audio):
+    result = transcribe(client, [audio["hello"], audio["broken"], audio["long"]])
+    assert result["messages"].startswith("⚠ Transcribed 2 of 3 files")
+    assert "broken.wav" in result["messages"]
+    assert {n: s["Result"] for n, s in stats_by_file(result).items()} == {
+        "hello.wav": "✓ done", "broken.wav": "✗ failed", "long.wav": "✓ done",
+    }
+    assert sorted(p.name for p in result["downloads"]) == sorted(f"{s}.{e}" for s in ("hello", "long") for e in FORMATS)
+    assert "── hello.wav ──" in result["text"] and "── long.wav ──" in result["text"]
+
+
+def test_no_audio_is_a_readable_error(client):
+    with pytest.raises(ClientAppError, match="Add an audio file or record with the microphone"):
+        client.predict([], None, "parakeet", api_name="/transcribe")
+
+
+def test_wrong_file_type_is_refused_readably(client, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not audio")
+    with pytest.raises(ClientAppError, match="Invalid file type"):
+        transcribe(client, [notes])
+
+
+def test_canary_runs_through_the_same_endpoint(client, audio):
+    result = transcribe(client, [audio["hello"]], model="canary")
+    assert "with Canary-Qwen-2.5B" in result["messages"]
+    assert "per window" in result["messages"]  # Canary's timestamps are window-level, and the page says so
+    assert stats_by_file(result)["hello.wav"]["Result"] in {"✓ done", "⚠ no text"}  # random weights: maybe silent
+    assert {p.suffix[1:] for p in result["downloads"]} == FORMATS
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A second app: --preload, and its models folder changes while it runs
+
+
+@pytest.fixture(scope="module")
+def preloaded(tmp_path_factory, tiny_models_dir):
+    """An app started with --preload on its own copy of the models (tests may delete files in it)."""
+    root = tmp_path_factory.mktemp("preloaded")
+    models = root / "local_models"
+    shutil.copytree(tiny_models_dir, models)
+    with running_app(models, root, "--preload") as running:
+        yield running, models
+        assert not running.network_attempts(), "the app tried to reach another machine"
+
+
+def model_states(client: Client) -> dict[str, str]:
+    """``/model_status`` as {display name: state}."""
+    status = client.predict(api_name="/model_status")
+    return dict(re.findall(r"^- \*\*(.+?)\*\* \(`[^`]+`\): (.+)$", status, flags=re.MULTILINE))
+
+
+def test_preload_loads_the_default_model_and_the_page_shows_it(preloaded, tmp_path):
+    app, _ = preloaded
+    client = new_client(app, tmp_path)
+    deadline = time.monotonic() + 120
+    while (states := model_states(client))["Parakeet-TDT-0.6B-v2"] != "ready on CPU":
+        assert states["Parakeet-TDT-0.6B-v2"] in {"not loaded", "loading…"}, states
+        assert time.monotonic() < deadline, states
+        time.sleep(0.5)
+    assert states["Canary-Qwen-2.5B"] == "not loaded"
+
+
+def test_model_deleted_at_run_time_is_a_readable_error(preloaded, audio, tmp_path):
+    app, models = preloaded
+    client = new_client(app, tmp_path)
+    shutil.rmtree(models / "canary")
+    failed = transcribe(client, [audio["hello"]], model="canary")
+    message = failed["messages"]
+    assert message.startswith("✗ Canary-Qwen-2.5B is not available; nothing was transcribed.")
+    assert str(models / "canary") in message and "setup_local_models.py" in message and "Traceback" not in message
+    assert stats_by_file(failed)["hello.wav"]["Result"] == "✗ failed" and failed["downloads"] == []
+    assert model_states(client)["Canary-Qwen-2.5B"] == "not installed"
+
+    result = transcribe(client, [audio["hello"]])  # the server keeps serving the other model
+    assert stats_by_file(result)["hello.wav"]["Result"] == "✓ done"
+    assert app.proc.poll() is None
+
+
+def test_page_wiring(tiny_models_dir, tmp_path):
+    import transcribe_ui
+
+    demo = transcribe_ui.build_app(tiny_models_dir, exports_root=tmp_path)
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    assert events["transcribe"].queue and events["transcribe"].concurrency_limit == "default"
+    assert demo._queue.default_concurrency_limit == 1  # one transcription at a time (no public accessor)
+    assert not events["model_status"].queue  # the state stays live while a transcription runs
+    assert demo.delete_cache and demo.analytics_enabled is False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# In-process: failures a CPU cannot produce, and unexpected bugs
+
+
+def test_gpu_out_of_memory_and_bugs_are_reported_per_file(monkeypatch, tmp_path, tiny_models_dir, audio):
+    import engine
+    import transcribe_ui
+
+    real = engine.transcribe_file
+
+    def flaky(path, model_key, **kwargs):
+        name = Path(path).name
+        if name == "oom.wav":
+            raise engine.GpuOutOfMemoryError("The GPU ran out of memory while transcribing oom.wav.")
+        if name == "bug.wav":
+            raise ZeroDivisionError("internal detail")
+        return real(path, model_key, **kwargs)
+
+    monkeypatch.setattr(engine, "transcribe_file", flaky)
+    files = [shutil.copy(audio["hello"], tmp_path / n) for n in ("oom.wav", "ok.wav", "bug.wav")]
+    handler = transcribe_ui.TranscribeHandler(tiny_models_dir, tmp_path / "exports")
+    text, segments, downloads, stats, messages = handler(files, None, "parakeet", progress=lambda *a, **k: None)
+
+    assert [row[1] for row in stats] == ["✗ failed", "✓ done", "✗ failed"]
+    assert "The GPU ran out of memory while transcribing oom.wav." in messages
+    assert "Unexpected error while transcribing 'bug.wav'" in messages and "internal detail" not in messages
+    assert sorted(Path(p).name for p in downloads) == sorted(f"ok.{e}" for e in FORMATS)
+    assert "── ok.wav ──" in text and {row[0] for row in segments} == {"ok.wav"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Headless
+
+
+def headless(args: list[str], capsys) -> tuple[int, list[str]]:
+    """Run the command line in-process (the start-up tests run it as a real subprocess); (status, printed lines)."""
+    import transcribe_ui
+
+    status = transcribe_ui.main(args)
+    return status, capsys.readouterr().out.splitlines()
+
+
+def test_headless_batch_writes_files_and_reports_each(tiny_models_dir, audio, tmp_path, capsys):
+    out = tmp_path / "out"
+    hello, broken = str(audio["hello"]), str(audio["broken"])
+    status, lines = headless(
+        ["--models-dir", str(tiny_models_dir), "--model", "parakeet", "--format", "srt,txt", "--output-dir", str(out),
+         "--transcribe", hello, broken],
+        capsys,
+    )
+    assert status == 1, lines
+    assert len(lines) == 2
+    assert lines[0].startswith(f"OK     {hello} -> {out / 'hello.srt'}, {out / 'hello.txt'} (")
+    assert re.search(r"\(\d+\.\d s audio in \d+\.\d s, RTF \d+\.\d{3}, CPU\)( \[.+\])?$", lines[0]), lines[0]
+    assert lines[1].startswith(f"FAILED {broken}: 'broken.wav' could not be read as audio")
+    assert sorted(p.name for p in out.iterdir()) == ["hello.srt", "hello.txt"]
+    assert pysubs2.load(str(out / "hello.srt"), format_="srt")
+
+
+def test_headless_exit_status_is_0_when_every_file_succeeds(tiny_models_dir, audio, tmp_path, capsys):
+    out = tmp_path / "out"
+    files = [str(audio["hello"]), str(audio["long"]), str(audio["hello"])]
+    status, lines = headless(
+        ["--models-dir", str(tiny_models_dir), "--format", "all", "--output-dir", str(out), "--transcribe", *files],
+        capsys,
+    )
+    assert status == 0, lines
+    assert [line.split()[:2] for line in lines] == [["OK", f] for f in files]
+    stems = ("hello", "long", "hello-2")  # the same name twice is not overwritten
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{e}" for s in stems for e in FORMATS)
+
+
+def test_headless_reports_missing_inputs_and_unusable_output_folders(tiny_models_dir, audio, tmp_path, capsys):
+    missing = str(tmp_path / "nope.wav")
+    status, lines = headless(
+        ["--models-dir", str(tiny_models_dir), "--output-dir", str(tmp_path / "out"), "--transcribe", missing,
+         str(audio["hello"])],
+        capsys,
+    )
+    assert status == 1
+    assert lines[0] == f"FAILED {missing}: 'nope.wav' was not found: {missing}"
+    assert lines[1].startswith(f"OK     {audio['hello']} -> {tmp_path / 'out' / 'hello.txt'}")
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    status, lines = headless(
+        ["--models-dir", str(tiny_models_dir), "--output-dir", str(blocker / "sub"), "--transcribe", missing], capsys
+    )
+    assert status == 1 and lines == [f"Cannot create the output folder {blocker / 'sub'}: Not a directory"]

@@ -1,0 +1,83 @@
+"""Start-up validation: with models missing the app names every missing path and exits 1 without opening a port."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app_process import PROJECT_DIR, SCRIPT, app_env, free_port, port_is_listening, run_app_command
+
+SETUP_HINT = "setup_local_models.py"
+GUIDE = "user-model-setup-guide.md"
+
+
+def start_and_watch_port(models_dir: Path, tmp_path: Path, timeout: float = 60) -> tuple[int, str, float, bool]:
+    """Run the page command; return (exit status, output, seconds taken, whether the port was ever open)."""
+    port = free_port()
+    cmd = [sys.executable, str(SCRIPT), "--models-dir", str(models_dir), "--port", str(port)]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, cwd=PROJECT_DIR, env=app_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    opened = False
+    try:
+        while proc.poll() is None and time.monotonic() - started < timeout:
+            opened |= port_is_listening(port)
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.communicate()[0]
+    return proc.returncode, output, time.monotonic() - started, opened or port_is_listening(port)
+
+
+def test_empty_models_folder_exits_1_naming_every_path(tmp_path):
+    empty = tmp_path / "local_models"
+    empty.mkdir()
+    status, output, seconds, opened = start_and_watch_port(empty, tmp_path)
+    assert status == 1, output
+    assert seconds < 30, f"took {seconds:.1f} s"
+    assert not opened, "a port was opened although the models are missing"
+    assert str(empty / "parakeet.nemo") in output
+    assert str(empty / "canary") in output
+    assert SETUP_HINT in output and GUIDE in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "netguard.log").exists(), "start-up tried to reach another machine"
+
+
+def test_missing_models_folder_exits_1(tmp_path):
+    absent = tmp_path / "nowhere"
+    status, output, _, opened = start_and_watch_port(absent, tmp_path)
+    assert status == 1 and not opened
+    assert str(absent / "parakeet.nemo") in output and str(absent / "canary") in output
+    assert not absent.exists(), "validation must not create the models folder"
+
+
+def test_one_model_missing_names_only_that_one(tmp_path, models_dir):
+    shutil.rmtree(models_dir / "canary")
+    status, output, _, opened = start_and_watch_port(models_dir, tmp_path)
+    assert status == 1 and not opened
+    assert str(models_dir / "canary") in output
+    assert str(models_dir / "parakeet.nemo") not in output
+    assert "--only canary" in output
+
+
+def test_headless_with_missing_model_exits_1(tmp_path):
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF")
+    result = run_app_command(
+        ["--models-dir", str(tmp_path / "none"), "--transcribe", str(audio), "--output-dir", str(tmp_path / "out")],
+        tmp_path,
+    )
+    assert result.returncode == 1
+    assert str(tmp_path / "none" / "parakeet.nemo") in result.stdout + result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_format_is_a_usage_error(tmp_path):
+    result = run_app_command(["--transcribe", "x.wav", "--format", "docx"], tmp_path)
+    assert result.returncode == 2
+    assert "--format" in result.stderr and "docx" in result.stderr
