@@ -39,6 +39,7 @@ from model_files import (
     check_nemo_archive,
     format_problems,
     fsync_dir,
+    manifest_path,
     models_dir_option,
     read_manifest,
     resolve_models_dir,
@@ -275,6 +276,7 @@ def stage_download(spec: ModelSpec, root: Path, api, revision: str | None) -> St
     if spec.kind == "nemo":
         if spec.hub_filename not in siblings:
             raise SetupError(f"{spec.repo_id}@{info.sha} has no {spec.hub_filename}.")
+        discard_partial_downloads(stage / "download")
         ensure_space(root, remaining_bytes(stage / "download", [siblings[spec.hub_filename]]))
         for name, path, sibling in download_files(api, spec.repo_id, info, [spec.hub_filename], stage / "download"):
             origin = f"{spec.repo_id}@{info.sha}:{name}"
@@ -283,6 +285,7 @@ def stage_download(spec: ModelSpec, root: Path, api, revision: str | None) -> St
     names = [n for n in ("config.json", "model.safetensors") if n in siblings]
     if len(names) < 2:
         raise SetupError(f"{spec.repo_id}@{info.sha} has no config.json/model.safetensors: not a SALM checkpoint.")
+    discard_partial_downloads(stage / "download")
     ensure_space(root, remaining_bytes(stage / "download", [siblings[n] for n in names]))
     for name, path, sibling in download_files(api, spec.repo_id, info, names, stage / "download"):
         staged.files.append(
@@ -303,6 +306,7 @@ def stage_llm_artifacts(spec: ModelSpec, stage: Path, api) -> list[StagedFile]:
     if missing:
         raise SetupError(f"{spec.llm_repo_id}@{info.sha} lacks {', '.join(sorted(missing))}.")
     files = []
+    discard_partial_downloads(stage / "llm-download")
     for name, path, sibling in download_files(api, spec.llm_repo_id, info, names, stage / "llm-download"):
         rel = f"{spec.local_name}/llm_backbone/config.json" if name == "config.json" else f"{spec.local_name}/{name}"
         files.append(staged_from_download(rel, path, sibling, f"{spec.llm_repo_id}@{info.sha}:{name}"))
@@ -310,15 +314,20 @@ def stage_llm_artifacts(spec: ModelSpec, stage: Path, api) -> list[StagedFile]:
 
 
 def remaining_bytes(download_dir: Path, siblings: list) -> int:
-    """Bytes still to fetch (a resumed download counts only what is missing)."""
+    """Bytes still to fetch: every file not already complete in the download folder."""
     total = 0
     for s in siblings:
         size = s.size or 0
-        pattern = f"*{Path(s.rfilename).name}*.incomplete"
-        partial = sum(p.stat().st_size for p in (download_dir / ".cache").rglob(pattern))
         done = download_dir / s.rfilename
-        total += 0 if done.is_file() and done.stat().st_size == size else max(size - partial, 0)
+        total += 0 if done.is_file() and done.stat().st_size == size else size
     return total
+
+
+def discard_partial_downloads(download_dir: Path) -> None:
+    """Delete the partial files of interrupted runs: huggingface_hub names them per process and never resumes
+    them in a later one, so each would only hold disk space (up to a whole model) until setup completes."""
+    for partial in (download_dir / ".cache").rglob("*.incomplete"):
+        partial.unlink(missing_ok=True)
 
 
 def ensure_space(root: Path, needed: int) -> None:
@@ -375,6 +384,11 @@ def install(staged: Staged, root: Path) -> dict:
         with open(dst, "rb") as fh:
             os.fsync(fh.fileno())
     fsync_dir(ready)
+    manifest = read_manifest(root)
+    old = manifest["models"].get(spec.key)
+    if old is not None and sha256s(old.get("files") or {}) != sha256s(records):
+        del manifest["models"][spec.key]  # its files are about to change: forget the old ones first
+        write_manifest(root, manifest)
     trash = root / f".trash-{spec.key}-{os.getpid()}"
     if final.exists() or final.is_symlink():
         os.replace(final, trash)
@@ -394,12 +408,22 @@ def install(staged: Staged, root: Path) -> dict:
     manifest["models"][spec.key] = entry
     write_manifest(root, manifest)
     verify_content(spec, root, entry, trust_stamps=False)  # just hashed: stamp it so the first load skips it
-    if trash.is_dir():
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        trash.unlink(missing_ok=True)
+    remove_path(trash)
     shutil.rmtree(stage, ignore_errors=True)
     return entry
+
+
+def sha256s(records: dict[str, dict]) -> dict[str, str | None]:
+    """Path -> sha256 of a manifest entry's file records."""
+    return {rel: info.get("sha256") for rel, info in records.items()}
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file or a folder tree, if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def stage_existing(spec: ModelSpec, root: Path) -> Staged | None:
@@ -428,13 +452,18 @@ def stage_existing(spec: ModelSpec, root: Path) -> Staged | None:
 def setup_model(spec: ModelSpec, root: Path, args: argparse.Namespace) -> str:
     """Make one model present, verified and recorded; returns a one-line outcome."""
     say(f"{spec.display_name} → {spec.path(root)}")
+    for stale in root.glob(f".trash-{spec.key}-*"):  # old files a run killed mid-swap left (we hold the lock)
+        remove_path(stale)
     manifest = read_manifest(root)
     if not args.force and not args.source and not check_model(spec, root, manifest):
+        shutil.rmtree(staging_dir(root, spec), ignore_errors=True)  # a killed run's partial downloads
         entry = manifest["models"][spec.key]
         rev = (entry.get("revision") or "unknown revision")[:12]
         size = sum(f["size"] for f in entry["files"].values())
         return f"{spec.key}: already set up ({rev}, {human(size)}); nothing downloaded."
     started = time.monotonic()
+    recorded = manifest["models"].get(spec.key) or {}
+    revision = args.revision or spec.revision or recorded.get("revision")  # no pin: the one set up first
     staged = None
     if args.source:
         staged = stage_from_path(spec, Path(args.source), root)
@@ -443,10 +472,21 @@ def setup_model(spec: ModelSpec, root: Path, args: argparse.Namespace) -> str:
     if staged is None and not args.revision:
         staged = stage_from_hub_cache(spec, root)
     if staged is None:
-        staged = stage_download(spec, root, hub_api(), args.revision or spec.revision)
+        staged = stage_download(spec, root, hub_api(), revision)
     entry = install(staged, root)
     size = sum(f["size"] for f in entry["files"].values())
     return f"{spec.key}: installed from {staged.source} ({human(size)}, {time.monotonic() - started:.0f} s)."
+
+
+def set_aside_unreadable_manifest(root: Path) -> None:
+    """Move a manifest that cannot be read out of the way: the files in place are then checked and recorded anew."""
+    try:
+        read_manifest(root)
+    except ModelFilesInvalidError as exc:
+        path = manifest_path(root)
+        aside = path.with_name(f"{path.name}.unreadable-{dt.datetime.now():%Y%m%d-%H%M%S}")
+        os.replace(path, aside)
+        say(f"{str(exc).splitlines()[0]}\nMoved it aside to {aside}; the model files in place are checked again.")
 
 
 def check_load(keys: list[str], root: Path) -> list[str]:
@@ -522,6 +562,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verify:
             return verify(root, keys)
+        try:
+            set_aside_unreadable_manifest(root)
+        except OSError as exc:
+            say(f"Cannot move the unreadable manifest out of the way: {exc}")
+            return 1
         outcomes, installed = [], []
         for key in keys:
             try:

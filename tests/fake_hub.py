@@ -24,7 +24,9 @@ Unknown routes get a plain 404 (visible in ``records``). Revisions are branch na
 
 Test hooks: ``requests`` / ``records`` / ``file_downloads()`` / ``clear_log()`` to see what a client asked for;
 ``bytes_per_second`` throttles file bodies (read per chunk, so it can be changed mid-transfer);
-``fail_next_download_after = N`` cuts the next file body after N bytes (the client then retries with ``Range``).
+``fail_next_download_after = N`` cuts the next file body after N bytes (the client then retries with ``Range``);
+``corrupt_files`` (paths inside a repo) are served with one byte flipped while the published hashes stay those of
+the true content. ``commit(..., sha=...)`` gives a commit a chosen id (e.g. a revision a registry pins).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -146,6 +149,8 @@ class FakeHub:
         self.bytes_per_second: float | None = None  # throttle for file bodies
         # One-shot fault: the next file body sent is cut (connection closed) after this many bytes.
         self.fail_next_download_after: int | None = None
+        # Files (paths inside their repo) served with the byte in the middle flipped; metadata stays true.
+        self.corrupt_files: set[str] = set()
         self._repos: dict[str, HubRepo] = {}
         self._records: list[RequestRecord] = []
         self._lock = threading.Lock()
@@ -163,9 +168,13 @@ class FakeHub:
         branch: str = "main",
         lfs_suffixes: tuple[str, ...] = (".nemo", ".safetensors", ".bin"),
         title: str | None = None,
+        sha: str | None = None,
     ) -> str:
         """Make a new commit whose tree is exactly `files` (path inside repo -> content); moves `branch` to it;
-        returns the 40-hex commit sha (deterministic-looking, unique)."""
+        returns the 40-hex commit sha (deterministic-looking, unique), or `sha` when given (40 lowercase hex, new
+        to the repo: e.g. the revision a registry pins, so a pinned client finds it)."""
+        if sha is not None and (len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha)):
+            raise ValueError(f"commit sha must be 40 lowercase hex digits: {sha!r}")
         tree = {path: self._store(content, path.endswith(tuple(lfs_suffixes))) for path, content in files.items()}
         for path in tree:
             _check_repo_path(path)
@@ -176,7 +185,10 @@ class FakeHub:
             repo = self._repos.setdefault(repo_id, HubRepo(created_at=_hub_date(self._counter)))
             parent = repo.branches.get(branch)
             listing = "".join(f"{path}\0{f.git_oid}\n" for path, f in sorted(tree.items()))
-            sha = hashlib.sha1(f"fake-hub\0{repo_id}\0{parent}\0{self._counter}\0{listing}".encode()).hexdigest()
+            if sha is None:
+                sha = hashlib.sha1(f"fake-hub\0{repo_id}\0{parent}\0{self._counter}\0{listing}".encode()).hexdigest()
+            elif sha in repo.commits:
+                raise ValueError(f"{repo_id} already has a commit {sha}")
             repo.commits[sha] = HubCommit(
                 sha=sha, parent=parent, files=tree, date=_hub_date(self._counter), title=title or f"Commit {sha[:7]}"
             )
@@ -343,6 +355,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     hub: FakeHub
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that goes away mid-answer (e.g. a test killed it) is expected; other errors are printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -427,10 +444,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_head(206 if span is not None else 200, headers)
         if not head:
             self.record.served_file = True
-            self._send_body(hub, entry.blob_path, start, end - start + 1)
+            flip_at = entry.size // 2 if filename in hub.corrupt_files else None
+            self._send_body(hub, entry.blob_path, start, end - start + 1, flip_at)
 
-    def _send_body(self, hub: FakeHub, blob_path: Path, offset: int, length: int) -> None:
-        """Stream `length` bytes of `blob_path` from `offset`, honouring the throttle and the one-shot fault."""
+    def _send_body(self, hub: FakeHub, blob_path: Path, offset: int, length: int, flip_at: int | None = None) -> None:
+        """Stream `length` bytes of `blob_path` from `offset`, honouring the throttle and the one-shot fault;
+        the byte at file position `flip_at` (if any) is sent inverted."""
         with hub._lock:
             cut_after, hub.fail_next_download_after = hub.fail_next_download_after, None
         if cut_after is not None:
@@ -443,6 +462,10 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk = src.read(min(length, CHUNK_SIZE if not rate else max(1024, min(CHUNK_SIZE, int(rate / 20)))))
                 if not chunk:
                     break
+                if flip_at is not None and offset <= flip_at < offset + len(chunk):
+                    i = flip_at - offset
+                    chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1 :]
+                offset += len(chunk)
                 self.wfile.write(chunk)
                 self.wfile.flush()
                 self.record.body_bytes += len(chunk)
