@@ -176,7 +176,7 @@ def format_problems(problems: list[Problem], models_dir: Path) -> str:
         lines.append("")
         lines.append("Damaged or inconsistent:")
         lines += [f"  • {p.path}: {p.message}" for p in damaged]
-    force = " --force" if damaged else ""
+    force = " --force" if any(p.key in MODELS for p in damaged) else ""  # an unreadable manifest needs no re-fetch
     lines += [
         "",
         "These files are created once by the setup script (it re-uses copies you already have and downloads only",

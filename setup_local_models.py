@@ -40,6 +40,7 @@ from model_files import (
     format_problems,
     fsync_dir,
     manifest_path,
+    model_files_on_disk,
     models_dir_option,
     read_manifest,
     resolve_models_dir,
@@ -297,6 +298,9 @@ def stage_download(spec: ModelSpec, root: Path, api, revision: str | None) -> St
 
 def stage_llm_artifacts(spec: ModelSpec, stage: Path, api) -> list[StagedFile]:
     """The LLM tokenizer files and config a SALM folder needs to load offline (from the LLM's repo)."""
+    cached = llm_artifacts_from_hub_cache(spec, stage)
+    if cached:
+        return cached
     if api is None:
         api = hub_api()
     info = resolve_revision(api, spec.llm_repo_id, spec.llm_revision)
@@ -310,6 +314,23 @@ def stage_llm_artifacts(spec: ModelSpec, stage: Path, api) -> list[StagedFile]:
     for name, path, sibling in download_files(api, spec.llm_repo_id, info, names, stage / "llm-download"):
         rel = f"{spec.local_name}/llm_backbone/config.json" if name == "config.json" else f"{spec.local_name}/{name}"
         files.append(staged_from_download(rel, path, sibling, f"{spec.llm_repo_id}@{info.sha}:{name}"))
+    return files
+
+
+def llm_artifacts_from_hub_cache(spec: ModelSpec, stage: Path) -> list[StagedFile]:
+    """The LLM tokenizer and config from the Hugging Face cache (no network), or [] if any is missing there."""
+    hits = {name: find_in_hub_cache(spec.llm_repo_id, name, spec.llm_revision)
+            for name in (*SALM_TOKENIZER_FILES, "config.json")}
+    if any(hits[name] is None for name in ("tokenizer.json", "tokenizer_config.json", "config.json")):
+        return []
+    say(f"  found {spec.llm_repo_id}'s tokenizer and config in the Hugging Face cache")
+    files = []
+    for name, hit in hits.items():
+        if hit is None:
+            continue
+        path, rev = hit
+        rel = f"{spec.local_name}/llm_backbone/config.json" if name == "config.json" else f"{spec.local_name}/{name}"
+        files.append(copy_into(path, stage / rel, rel, f"{spec.llm_repo_id}@{rev}:{name}"))
     return files
 
 
@@ -440,7 +461,7 @@ def stage_existing(spec: ModelSpec, root: Path) -> Staged | None:
     stage = staging_dir(root, spec)
     stage.mkdir(parents=True, exist_ok=True)
     staged = Staged(spec, revision=None, source=f"adopted from {final}")
-    rels = [spec.local_name] if spec.kind == "nemo" else list(spec.required_files())
+    rels = model_files_on_disk(spec, root)
     for rel in rels:
         dst = stage / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -458,7 +479,7 @@ def setup_model(spec: ModelSpec, root: Path, args: argparse.Namespace) -> str:
     if not args.force and not args.source and not check_model(spec, root, manifest):
         shutil.rmtree(staging_dir(root, spec), ignore_errors=True)  # a killed run's partial downloads
         entry = manifest["models"][spec.key]
-        rev = (entry.get("revision") or "unknown revision")[:12]
+        rev = entry["revision"][:12] if entry.get("revision") else "revision unknown"
         size = sum(f["size"] for f in entry["files"].values())
         return f"{spec.key}: already set up ({rev}, {human(size)}); nothing downloaded."
     started = time.monotonic()
@@ -475,7 +496,7 @@ def setup_model(spec: ModelSpec, root: Path, args: argparse.Namespace) -> str:
         staged = stage_download(spec, root, hub_api(), revision)
     entry = install(staged, root)
     size = sum(f["size"] for f in entry["files"].values())
-    return f"{spec.key}: installed from {staged.source} ({human(size)}, {time.monotonic() - started:.0f} s)."
+    return f"{spec.key}: installed — {staged.source} ({human(size)}, {time.monotonic() - started:.0f} s)."
 
 
 def set_aside_unreadable_manifest(root: Path) -> None:
@@ -489,8 +510,8 @@ def set_aside_unreadable_manifest(root: Path) -> None:
         say(f"{str(exc).splitlines()[0]}\nMoved it aside to {aside}; the model files in place are checked again.")
 
 
-def check_load(keys: list[str], root: Path) -> list[str]:
-    """Load each model once in a child process (so its memory goes back); the failures' messages."""
+def check_load(keys: list[str], root: Path) -> list[tuple[str, str]]:
+    """Load each model once in a child process (so its memory goes back); (key, message) of each failure."""
     failures = []
     code = "import sys, model_store; model_store.load_model(sys.argv[1], sys.argv[2]); print('ok')"
     for key in keys:
@@ -503,8 +524,16 @@ def check_load(keys: list[str], root: Path) -> list[str]:
         )
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-12:])
-            failures.append(f"{key}: the files are in place but the model did not load:\n{tail}")
+            failures.append((key, f"{key}: the files are in place but the model did not load:\n{tail}"))
     return failures
+
+
+def forget(root: Path, keys: list[str]) -> None:
+    """Drop models from the manifest (their files stay), so the app treats them as not set up."""
+    manifest = read_manifest(root)
+    for key in keys:
+        manifest["models"].pop(key, None)
+    write_manifest(root, manifest)
 
 
 def verify(root: Path, keys: list[str]) -> int:
@@ -544,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = resolve_models_dir(args.models_dir)
     keys = args.only or list(MODELS)
+    if args.verify and not root.is_dir():
+        return verify(root, keys)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -562,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verify:
             return verify(root, keys)
+        for leftover in (*root.glob(".manifest.json.*.tmp"), *root.glob(".verified.json.*.tmp")):
+            leftover.unlink(missing_ok=True)  # a killed run's half-written temporary files (we hold the lock)
         try:
             set_aside_unreadable_manifest(root)
         except OSError as exc:
@@ -586,7 +619,11 @@ def main(argv: list[str] | None = None) -> int:
         if installed and not args.no_check_load:
             failures = check_load(installed, root)
             if failures:
-                say("\n\n".join(failures))
+                say("\n\n".join(message for _, message in failures))
+                forget(root, [key for key, _ in failures])
+                say("\nThese files stay in place but are no longer recorded as set up, so the app will not use them.\n"
+                    "Fix the cause above (e.g. install the NeMo version in requirements.txt), then run setup again;\n"
+                    "add --force to fetch fresh files instead.")
                 return 1
             say("Every new model loaded successfully.")
         say(f"Done. Start the app with: python transcribe_ui.py{models_dir_option(root)}")

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import itertools
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -36,6 +38,7 @@ log = logging.getLogger("transcribe.ui")
 
 MAX_FILE_SIZE = "2gb"
 DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads and downloads older than 1 h
+CACHE_TTL_ENV = "TRANSCRIBE_UI_CACHE_TTL_S"  # a shorter age than DELETE_CACHE's hour (tests, shared kiosks)
 STATUS_REFRESH_S = 2.0
 AUDIO_FILE_TYPES = ["audio", "video", ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".mp4"]
 SEGMENT_HEADERS = ["File", "Start (s)", "End (s)", "Text"]
@@ -132,7 +135,8 @@ this app did not measure them. Lower WER (word error rate) is better. RTFx is se
 compute (higher is faster); the statistics table here shows RTF = processing time ÷ audio length (lower is faster).
 
 ### GPU notes
-- Parakeet runs in float32 (about 2.5 GB of weights); Canary runs in bfloat16 on a GPU (about 5 GB of weights).
+- Parakeet runs in float32 (about 2.5 GB of weights); Canary runs in float32 (about 10 GB of weights),
+  or in bfloat16 with `--half` (about 5 GB).
   Longer files need more memory on top; the statistics table shows each file's peak GPU memory.
 - If the GPU runs out of memory the page says so, frees the GPU cache and keeps serving: try a shorter file or
   Parakeet.
@@ -142,6 +146,22 @@ compute (higher is faster); the statistics table here shows RTF = processing tim
   silences, so memory stays flat. Canary hears at most {policy.canary_window_s:g} s at a time (what it was
   trained on), so its audio is cut into windows of that length at quiet moments.
 """
+
+
+def delete_cache_setting() -> tuple[int, int]:
+    """Gradio's ``delete_cache`` (how often, how old, in seconds): ``DELETE_CACHE``, or a shorter age from
+    ``$TRANSCRIBE_UI_CACHE_TTL_S`` (checked every half of that age, at most every 30 min)."""
+    raw = os.environ.get(CACHE_TTL_ENV, "").strip()
+    if not raw:
+        return DELETE_CACHE
+    try:
+        age = int(float(raw))
+    except ValueError:
+        age = 0
+    if age < 1:
+        log.warning("Ignoring %s=%r: give a whole number of seconds, 1 or more.", CACHE_TTL_ENV, raw)
+        return DELETE_CACHE
+    return max(1, min(DELETE_CACHE[0], age // 2)), age
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -241,6 +261,7 @@ class TranscribeHandler:
         self.models_dir = models_dir
         self.exports_root = exports_root
         self.keep_exports_s = keep_exports_s
+        self._job_ids = itertools.count(1)
 
     def __call__(
         self,
@@ -249,7 +270,24 @@ class TranscribeHandler:
         model_key: str,
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
     ) -> tuple[str, list[list], list[str], list[list], str]:
-        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages."""
+        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages.
+
+        Logs one line when the job starts and one when it ends, with ``time.monotonic()`` (the queue's one-job-at-
+        a-time rule can be checked from the log).
+        """
+        job = next(self._job_ids)
+        started = time.monotonic()
+        count = len(files or []) + bool(recording)
+        log.info("job %d start t=%.6f files=%d model=%s", job, started, count, model_key)
+        try:
+            return self._run(files, recording, model_key, progress)
+        finally:
+            ended = time.monotonic()
+            log.info("job %d end t=%.6f (%.2f s)", job, ended, ended - started)
+
+    def _run(
+        self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress
+    ) -> tuple[str, list[list], list[str], list[list], str]:
         paths = [str(f) for f in files or []] + ([str(recording)] if recording else [])
         if not paths:
             raise gr.Error("Add an audio file or record with the microphone, then press Transcribe.", title="No audio")
@@ -362,8 +400,9 @@ def build_app(models_dir: Path, default_model: str = DEFAULT_MODEL, exports_root
     if exports_root is None:
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
-    handler = TranscribeHandler(models_dir, exports_root)
-    with gr.Blocks(title="Offline Speech Transcription", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
+    delete_cache = delete_cache_setting()
+    handler = TranscribeHandler(models_dir, exports_root, keep_exports_s=delete_cache[1])
+    with gr.Blocks(title="Offline Speech Transcription", analytics_enabled=False, delete_cache=delete_cache) as demo:
         gr.Markdown(header_md(models_dir), elem_id="app-header")
         with gr.Row():
             with gr.Column(scale=2):
@@ -409,6 +448,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     p.add_argument("--share", action="store_true", help="also create a public Gradio link (uses the internet)")
     p.add_argument("--preload", action="store_true", help="load the default model in the background at start")
+    p.add_argument("--half", action="store_true", help="run Canary in bfloat16 on a GPU (about half the GPU memory)")
     p.add_argument("--model", choices=list(MODELS), default=DEFAULT_MODEL,
                    help=f"default model on the page; the model for --transcribe (default: {DEFAULT_MODEL})")
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help=f"largest upload (default: {MAX_FILE_SIZE})")
@@ -447,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    model_store.use_half_precision(args.half)
     if args.transcribe:
         return cli.run_batch(args.transcribe, args.model, args.formats, args.output_dir, args.models_dir)
     models_dir = validate_local_models(args.models_dir)
