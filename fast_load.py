@@ -1,0 +1,320 @@
+"""Restore a Parakeet ``.nemo`` faster and with less memory than ``ASRModel.restore_from``, to the same model.
+
+``ASRModel.restore_from(path, map_location=device)`` spends its time and memory on three things:
+
+1. it extracts the whole archive (2.5 GB for Parakeet-TDT-0.6B-v2) into a temporary folder;
+2. it builds the model with random initial weights (about 5 s of CPU time for 0.6 B parameters);
+3. it reads every weight into memory and then copies it into the model (two full copies at the peak).
+
+``restore_nemo`` does none of these, and keeps ``parakeet.nemo`` as the only file on disk:
+
+1. A ``.nemo`` written by NeMo is a plain, uncompressed tar, so the weights member (``model_weights.ckpt``, a
+   ``torch.save`` zip) is a contiguous byte range of the ``.nemo`` itself. Only the small members (config,
+   tokenizer) are extracted, into a temporary folder that NeMo restores from (``SaveRestoreConnector``'s
+   ``model_extracted_dir``), which is deleted afterwards exactly like ``restore_from``'s.
+2. The model is built with the ``torch.nn.init`` functions made no-ops (in this thread only), so its
+   parameters are allocated but never written: the kernel does not even back them with memory.
+3. The weights are unpickled straight from the ``.nemo``'s byte range, memory-mapped (on a CPU) or copied
+   tensor by tensor to the GPU, and the model's parameters are *replaced* by them
+   (``load_state_dict(assign=True)``) instead of copied into.
+
+Loading is strict (every parameter must be in the file and every weight in the file must fit), so nothing is
+left with its skipped initial value, and the weights are bit-identical to ``restore_from``'s.
+
+Memory on a CPU: the weights stay memory-mapped from ``parakeet.nemo`` (private, copy-on-write: the file is
+never written). They are file-backed pages, read on first use and counted in the process's RSS once touched,
+and the kernel can drop them under memory pressure and read them again instead of running out of memory.
+Do not overwrite ``parakeet.nemo`` *in place* while the app runs (``cp new.nemo parakeet.nemo``); the setup
+script replaces it atomically (a new file, renamed), which is safe.
+
+Anything that is not a plain tar (a gzip-compressed ``.nemo`` from an old NeMo) goes through
+``ASRModel.restore_from`` unchanged. Errors are those NeMo raises for the same damage (``FileNotFoundError``,
+``tarfile.ReadError``, ``RuntimeError`` from the zip reader, ``pickle.UnpicklingError``), so callers that map
+NeMo's exceptions keep working.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import io
+import posixpath
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    import torch
+    from nemo.collections.asr.models import ASRModel
+
+CONFIG_NAME = "model_config.yaml"
+WEIGHTS_NAME = "model_weights.ckpt"
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz: tar.open("r:") cannot seek in them
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The archive
+
+
+@dataclass(frozen=True)
+class NemoLayout:
+    """Where things are inside a plain-tar ``.nemo``: the weights' byte range and the small members."""
+
+    path: Path
+    file_size: int
+    weights_offset: int  # first byte of model_weights.ckpt inside the .nemo
+    weights_size: int
+    small_members: tuple[tarfile.TarInfo, ...]  # everything else: config, tokenizer artifacts
+
+
+def is_plain_tar(path: Path) -> bool:
+    """False for a compressed ``.nemo`` (gzip, bzip2, xz), whose members cannot be read in place."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    return not any(head.startswith(magic) for magic in _COMPRESSED_MAGIC)
+
+
+def read_layout(path: Path) -> NemoLayout:
+    """Read the tar headers of a plain-tar ``.nemo`` (a few KB) and locate its members.
+
+    Raises ``tarfile.ReadError`` for an empty, truncated or non-tar file and ``FileNotFoundError`` when
+    the config or the weights are not in the archive (the errors ``restore_from`` raises for the same files).
+    """
+    file_size = path.stat().st_size
+    with tarfile.open(path, "r:") as tar:
+        members = tar.getmembers()
+        end_of_members = tar.offset
+    by_name = {posixpath.normpath(m.name): m for m in members if m.isfile()}
+    for needed in (CONFIG_NAME, WEIGHTS_NAME):
+        if needed not in by_name:
+            if end_of_members + 2 * tarfile.BLOCKSIZE > file_size:  # no end-of-archive blocks: cut in a header
+                raise tarfile.ReadError("unexpected end of data")
+            raise FileNotFoundError(f"{path} has no {needed} inside: it is not a complete .nemo archive")
+    weights = by_name[WEIGHTS_NAME]
+    if weights.offset_data + weights.size > file_size:
+        raise tarfile.ReadError("unexpected end of data")  # what tarfile says when a member is cut short
+    small = tuple(m for name, m in by_name.items() if name != WEIGHTS_NAME)
+    for m in small:
+        if m.offset_data + m.size > file_size:
+            raise tarfile.ReadError("unexpected end of data")
+    return NemoLayout(path, file_size, weights.offset_data, weights.size, small)
+
+
+class _ByteRange(io.RawIOBase):
+    """A read-only, seekable view of ``size`` bytes of ``f`` from ``start``: one tar member as a file."""
+
+    def __init__(self, f: BinaryIO, start: int, size: int):
+        super().__init__()
+        self._f, self._start, self._size, self._pos = f, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        count = max(0, min(len(view), self._size - self._pos))
+        if count == 0:
+            return 0
+        self._f.seek(self._start + self._pos)
+        got = self._f.readinto(view[:count]) or 0
+        self._pos += got
+        return got
+
+
+def _extract_small_members(layout: NemoLayout, folder: Path) -> None:
+    """Extract config and tokenizer artifacts (never the weights) into ``folder``, refusing unsafe paths."""
+    with tarfile.open(layout.path, "r:") as tar:
+        tar.extractall(folder, members=list(layout.small_members), filter="data")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Weights
+
+
+def _private_load_supports_mmap() -> bool:
+    """Whether ``torch.serialization._load`` takes ``overall_storage`` (how ``torch.load(mmap=True)`` maps files)."""
+    import torch.serialization
+
+    load = getattr(torch.serialization, "_load", None)
+    return load is not None and "overall_storage" in inspect.signature(load).parameters
+
+
+def load_weights(layout: NemoLayout, device: str) -> dict[str, torch.Tensor]:
+    """The state dict in ``layout``'s weights member, on ``device``, without extracting the member.
+
+    On a CPU the tensors are views of a private memory map of the ``.nemo`` (what ``torch.load(mmap=True)``
+    does for a file of its own); on a GPU each tensor is read and copied over one at a time. Uses
+    ``weights_only`` unpickling, like NeMo's ``torch.load`` with today's torch defaults.
+    """
+    import torch
+    import torch.serialization
+
+    with open(layout.path, "rb") as raw:
+        member = _ByteRange(raw, layout.weights_offset, layout.weights_size)
+        mapped = None
+        if torch.device(device).type == "cpu" and _private_load_supports_mmap():
+            with contextlib.suppress(RuntimeError):  # a file system that cannot map files: read them instead
+                mapped = torch.UntypedStorage.from_file(str(layout.path), False, layout.file_size)  # MAP_PRIVATE
+        if mapped is None:
+            return torch.load(member, map_location=device, weights_only=True)
+        window = mapped[layout.weights_offset : layout.weights_offset + layout.weights_size]
+        reader = torch._C.PyTorchFileReader(member)
+        if not reader.has_record("data.pkl"):  # a zip, but not one torch.save wrote
+            raise RuntimeError(f"PytorchStreamReader failed locating file data.pkl in zip archive {WEIGHTS_NAME}")
+        return torch.serialization._load(
+            reader,
+            device,
+            torch.serialization._weights_only_unpickler,
+            overall_storage=window,
+            encoding="utf-8",
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building without random initialisation
+
+_skip_state = threading.local()
+_patch_lock = threading.Lock()
+_patch_users = 0
+_originals: dict[str, Callable[..., Any]] = {}
+
+
+def _init_function_names() -> list[str]:
+    import torch.nn.init
+
+    return sorted(
+        name for name, fn in vars(torch.nn.init).items()
+        if name.endswith("_") and not name.startswith("_") and callable(fn)
+    )
+
+
+def _skipping(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def init_or_skip(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(_skip_state, "active", False):
+            return tensor
+        return original(tensor, *args, **kwargs)
+
+    return init_or_skip
+
+
+@contextlib.contextmanager
+def skip_weight_init() -> Iterator[None]:
+    """Make the ``torch.nn.init`` functions (``reset_parameters`` uses them) no-ops in this thread only.
+
+    Parameters built inside are left uninitialised: use it only for modules whose every parameter is then
+    loaded from a checkpoint with a strict ``load_state_dict``. Other threads keep initialising normally
+    (the store may build another model at the same time).
+    """
+    import torch.nn.init
+
+    global _patch_users
+    with _patch_lock:
+        if _patch_users == 0:
+            for name in _init_function_names():
+                _originals[name] = getattr(torch.nn.init, name)
+                setattr(torch.nn.init, name, _skipping(_originals[name]))
+        _patch_users += 1
+    previous = getattr(_skip_state, "active", False)
+    _skip_state.active = True
+    try:
+        yield
+    finally:
+        _skip_state.active = previous
+        with _patch_lock:
+            _patch_users -= 1
+            if _patch_users == 0:
+                for name, original in _originals.items():
+                    setattr(torch.nn.init, name, original)
+                _originals.clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Restoring
+
+
+def _connector_class() -> type:
+    """A ``SaveRestoreConnector`` that reads the weights from the ``.nemo`` and assigns them to the model."""
+    from nemo.core.connectors.save_restore_connector import SaveRestoreConnector
+
+    class _InPlaceWeightsConnector(SaveRestoreConnector):
+        def __init__(self, layout: NemoLayout, device: str, folder: Path):
+            super().__init__()
+            self.layout, self.device = layout, device
+            self.model_extracted_dir = str(folder)
+
+        def _load_state_dict_from_disk(self, model_weights: str, map_location: Any = None) -> dict:
+            return load_weights(self.layout, self.device)  # model_weights: a path that was never extracted
+
+        def load_instance_with_state_dict(self, instance: Any, state_dict: dict, strict: bool) -> None:
+            instance.load_state_dict(state_dict, strict=True, assign=True)
+            instance._set_model_restore_state(is_being_restored=False)
+
+    return _InPlaceWeightsConnector
+
+
+def restore_nemo(path: Path, device: str) -> ASRModel:
+    """The model in the ``.nemo`` at ``path`` on ``device``: what ``ASRModel.restore_from(path, map_location=device)``
+    returns (same class, config, weights; in training mode, as NeMo returns it), built faster and leaner.
+
+    Raises what ``restore_from`` raises for the same file: ``FileNotFoundError`` (no file, or no config or
+    weights inside), ``tarfile.ReadError`` (empty, truncated, not a tar), ``RuntimeError`` (the weights are not
+    a readable torch zip), ``pickle.UnpicklingError`` (damaged pickle); a truncated or damaged file leaves
+    nothing behind.
+    """
+    import torch
+    from nemo.collections.asr.models import ASRModel
+    from nemo.core.connectors.save_restore_connector import SaveRestoreConnector
+    from nemo.utils.app_state import AppState
+
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        raise FileNotFoundError(f"Can't find {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a .nemo file")
+    if not is_plain_tar(path):
+        return ASRModel.restore_from(str(path), map_location=device)  # an old compressed .nemo
+    layout = read_layout(path)
+    with tempfile.TemporaryDirectory(prefix="nemo-restore-") as tmp:
+        folder = Path(tmp)
+        _extract_small_members(layout, folder)
+        connector = _connector_class()(layout, device, folder)
+        with skip_weight_init():
+            # Built on the CPU (its skipped parameters are never touched, so they cost no memory), then the
+            # weights, already on ``device``, replace them; what is left (buffers that are not saved) follows.
+            model = ASRModel.restore_from(str(folder), map_location="cpu", save_restore_connector=connector)
+    if torch.device(device).type != "cpu":
+        model = model.to(device)  # also re-packs LSTM weights for cuDNN (RNNBase._apply)
+    # Leave NeMo's state as restore_from(path) leaves it: artifacts (e.g. for save_to) come from the .nemo.
+    plain = SaveRestoreConnector()
+    model._save_restore_connector = plain
+    ASRModel.update_save_restore_connector(plain)
+    app_state = AppState()
+    app_state.model_restore_path = str(path)
+    app_state.register_model_guid(model.model_guid, restoration_path=str(path))
+    return model
+
+
+def weights_bytes(path: Path) -> int:
+    """Size of the weights member of a plain-tar ``.nemo`` (its share of the file), for reports."""
+    return read_layout(Path(path)).weights_size
+
+
