@@ -178,7 +178,10 @@ def is_silent(audio: np.ndarray, threshold_dbfs: float = -60.0) -> bool:
     """True when ``audio`` is empty or its RMS level is below ``threshold_dbfs`` (full scale = 1.0)."""
     if audio.size == 0:
         return True
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    chunk = 1 << 20  # in pieces, so hours of audio need no float64 copy of the whole signal
+    pieces = (audio[i : i + chunk].astype(np.float64) for i in range(0, audio.size, chunk))
+    energy = sum(float(np.dot(p, p)) for p in pieces)
+    rms = (energy / audio.size) ** 0.5
     return rms <= 10 ** (threshold_dbfs / 20)
 
 

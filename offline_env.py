@@ -15,6 +15,7 @@ OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",  # Gradio: no usage analytics, no version check
     "DO_NOT_TRACK": "1",
     "WANDB_MODE": "disabled",
+    "NEMO_REDIRECT_LOGS_TO_STDERR": "1",  # NeMo's INFO lines to stderr: stdout stays the app's own output
 }
 
 

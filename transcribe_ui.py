@@ -170,7 +170,10 @@ def delete_cache_setting() -> tuple[int, int]:
 
 def _seconds(value: float) -> str:
     minutes, seconds = divmod(value, 60)
-    return f"{int(minutes)}:{seconds:04.1f}" if minutes else f"{seconds:.1f} s"
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{seconds:04.1f}"
+    return f"{minutes}:{seconds:04.1f}" if minutes else f"{seconds:.1f} s"
 
 
 def _gpu_memory(mb: float | None) -> str:
