@@ -139,6 +139,21 @@ def _hub_date(index: int) -> str:
     return (_EPOCH + timedelta(minutes=index)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def hub_client_env(endpoint: str, hf_home: Path) -> dict[str, str]:
+    """The environment of a process whose hub is ``endpoint``: a private HF_HOME and none of the offline switches."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}
+    env.pop("LOCAL_MODELS_DIR", None)
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(hf_home),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        NO_PROXY="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
 class FakeHub:
     """Loopback stand-in for the Hugging Face hub: serves repos with commits, for huggingface_hub clients."""
 

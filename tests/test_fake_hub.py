@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_hub import FakeHub, git_blob_sha1, lfs_pointer
+from fake_hub import FakeHub, git_blob_sha1, hub_client_env, lfs_pointer
 
 REPO = "acme/tiny-asr"
 CLIENT_TIMEOUT_S = 60
@@ -32,20 +32,6 @@ def sha256_of(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def client_env(hub: FakeHub, hf_home: Path) -> dict[str, str]:
-    """The environment of a client process: the fake hub as endpoint, a private HF_HOME, no offline switches."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}
-    env.update(
-        HF_ENDPOINT=hub.endpoint,
-        HF_HOME=str(hf_home),
-        HF_HUB_OFFLINE="0",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        NO_PROXY="127.0.0.1,localhost",
-    )
-    return env
-
-
 def client_command(code: str, args: dict) -> list[str]:
     return [sys.executable, "-c", CLIENT_PRELUDE + textwrap.dedent(code), json.dumps(args)]
 
@@ -54,7 +40,7 @@ def run_client(hub: FakeHub, hf_home: Path, code: str, **args: object) -> object
     """Run `code` with huggingface_hub pointed at `hub` in a fresh process; return the JSON it printed last."""
     proc = subprocess.run(
         client_command(code, args),
-        env=client_env(hub, hf_home),
+        env=hub_client_env(hub.endpoint, hf_home),
         capture_output=True,
         text=True,
         timeout=CLIENT_TIMEOUT_S,
@@ -382,7 +368,7 @@ def test_killed_download_is_redone_and_leaves_no_partial_file(hub: FakeHub, tmp_
     local = tmp_path / "local"
     code = 'print(json.dumps(hf_hub_download(A["repo"], "model.nemo", revision=A["sha"], local_dir=A["dir"])))'
     args = {"repo": REPO, "sha": sha, "dir": str(local)}
-    proc = subprocess.Popen(client_command(code, args), env=client_env(hub, tmp_path / "hf"))
+    proc = subprocess.Popen(client_command(code, args), env=hub_client_env(hub.endpoint, tmp_path / "hf"))
     try:
         deadline = time.monotonic() + 20
         while sum(r.body_bytes for r in hub.records) < 200_000:

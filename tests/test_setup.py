@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_hub import FakeHub
+from fake_hub import FakeHub, hub_client_env
 from model_files import MODELS, check_local_models, read_manifest, sha256_file
 from setup_local_models import human
 
@@ -84,21 +84,6 @@ def closed_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def setup_env(endpoint: str, hf_home: Path) -> dict[str, str]:
-    """Environment of a setup run: no offline switches, the given hub endpoint, a private HF_HOME."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))}
-    env.pop("LOCAL_MODELS_DIR", None)
-    env.update(
-        HF_ENDPOINT=endpoint,
-        HF_HOME=str(hf_home),
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        NO_PROXY="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
 @dataclass
 class Setup:
     """Runs setup_local_models.py on one models folder, against one hub endpoint, with one HF_HOME."""
@@ -118,7 +103,7 @@ class Setup:
         return subprocess.Popen(
             self.command(*args, python_code=python_code),
             cwd=PROJECT_DIR,
-            env={**setup_env(self.endpoint, self.hf_home), **(env or {})},
+            env={**hub_client_env(self.endpoint, self.hf_home), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -351,7 +336,7 @@ def test_copy_in_the_hub_cache_is_adopted_without_download(
     ]
     subprocess.run(
         [sys.executable, "-c", HUB_CACHE_FILLER, json.dumps(wanted)],
-        env=setup_env(hub.endpoint, setup.hf_home), check=True, timeout=RUN_TIMEOUT_S,
+        env=hub_client_env(hub.endpoint, setup.hf_home), check=True, timeout=RUN_TIMEOUT_S,
     )
     assert len(hub.file_downloads()) == len(wanted)
     hub.clear_log()
