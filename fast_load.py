@@ -22,8 +22,10 @@ Loading is strict (every parameter must be in the file and every weight in the f
 left with its skipped initial value, and the weights are bit-identical to ``restore_from``'s.
 
 Memory on a CPU: the weights stay memory-mapped from ``parakeet.nemo`` (private, copy-on-write: the file is
-never written). They are file-backed pages, read on first use and counted in the process's RSS once touched,
-and the kernel can drop them under memory pressure and read them again instead of running out of memory.
+never written). They are file-backed pages, counted in the process's RSS once mapped in, and the kernel can
+drop them under memory pressure and read them again instead of running out of memory. So that the first
+transcription does not pay for faulting 2.5 GB in page by page, a background thread maps them all in with
+one ``madvise(MADV_POPULATE_READ)`` right after loading (``wait_for_prefault`` waits for it).
 Do not overwrite ``parakeet.nemo`` *in place* while the app runs (``cp new.nemo parakeet.nemo``); the setup
 script replaces it atomically (a new file, renamed), which is safe.
 
@@ -36,13 +38,16 @@ NeMo's exceptions keep working.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import inspect
 import io
+import os
 import posixpath
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,8 +146,17 @@ class _ByteRange(io.RawIOBase):
 
 def _extract_small_members(layout: NemoLayout, folder: Path) -> None:
     """Extract config and tokenizer artifacts (never the weights) into ``folder``, refusing unsafe paths."""
+    members = list(layout.small_members)
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.11.4: check the names ourselves
+        for m in members:
+            name = posixpath.normpath(m.name)
+            if name.startswith(("/", "..")) or not m.isfile():
+                raise tarfile.ReadError(f"unsafe member {m.name!r} in {layout.path}")
     with tarfile.open(layout.path, "r:") as tar:
-        tar.extractall(folder, members=list(layout.small_members), filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(folder, members=members, filter="data")
+        else:
+            tar.extractall(folder, members=members)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -164,6 +178,11 @@ def load_weights(layout: NemoLayout, device: str) -> dict[str, torch.Tensor]:
     does for a file of its own); on a GPU each tensor is read and copied over one at a time. Uses
     ``weights_only`` unpickling, like NeMo's ``torch.load`` with today's torch defaults.
     """
+    return _read_weights(layout, device)[0]
+
+
+def _read_weights(layout: NemoLayout, device: str) -> tuple[dict[str, torch.Tensor], Any]:
+    """``load_weights``, and the mapped byte range of the weights (None when they were read, not mapped)."""
     import torch
     import torch.serialization
 
@@ -174,18 +193,77 @@ def load_weights(layout: NemoLayout, device: str) -> dict[str, torch.Tensor]:
             with contextlib.suppress(RuntimeError):  # a file system that cannot map files: read them instead
                 mapped = torch.UntypedStorage.from_file(str(layout.path), False, layout.file_size)  # MAP_PRIVATE
         if mapped is None:
-            return torch.load(member, map_location=device, weights_only=True)
+            return torch.load(member, map_location=device, weights_only=True), None
         window = mapped[layout.weights_offset : layout.weights_offset + layout.weights_size]
         reader = torch._C.PyTorchFileReader(member)
         if not reader.has_record("data.pkl"):  # a zip, but not one torch.save wrote
             raise RuntimeError(f"PytorchStreamReader failed locating file data.pkl in zip archive {WEIGHTS_NAME}")
-        return torch.serialization._load(
+        state = torch.serialization._load(
             reader,
             device,
             torch.serialization._weights_only_unpickler,
             overall_storage=window,
             encoding="utf-8",
         )
+    return state, window
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mapping the weights in ahead of use
+
+_MADV_WILLNEED = 3
+_MADV_POPULATE_READ = 22  # Linux 5.14+
+_PREFAULT_CHUNK = 64 << 20  # a multiple of any page size
+_prefaulting: set[threading.Thread] = set()
+_prefault_lock = threading.Lock()
+
+
+def _populate(storage: Any) -> None:
+    """Map every page of ``storage`` (a file mapping) into the process in one system call (GIL released).
+
+    Falls back to asynchronous read-ahead (``MADV_WILLNEED``) on kernels without ``MADV_POPULATE_READ``.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+    except (OSError, AttributeError):
+        return
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    page = os.sysconf("SC_PAGE_SIZE")
+    address = storage.data_ptr()
+    start = address - address % page
+    end = address + storage.nbytes()
+    # In chunks: the kernel holds the process's memory-map lock for each call, and the loading thread may
+    # need it (to allocate) in the meantime.
+    for chunk in range(start, end, _PREFAULT_CHUNK):
+        length = min(_PREFAULT_CHUNK, end - chunk)
+        if madvise(chunk, length, _MADV_POPULATE_READ) != 0:
+            madvise(chunk, end - chunk, _MADV_WILLNEED)
+            return
+
+
+def _start_prefault(storage: Any, name: str) -> None:
+    def run() -> None:
+        try:
+            _populate(storage)  # the thread's reference keeps the mapping alive while it runs
+        finally:
+            with _prefault_lock:
+                _prefaulting.discard(threading.current_thread())
+
+    thread = threading.Thread(target=run, name=f"prefault-{name}", daemon=True)
+    with _prefault_lock:
+        _prefaulting.add(thread)
+    thread.start()
+
+
+def wait_for_prefault(timeout: float | None = None) -> bool:
+    """Wait until weights mapped by ``restore_nemo`` are all in memory; False if ``timeout`` ran out first."""
+    with _prefault_lock:
+        threads = list(_prefaulting)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for thread in threads:
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    return not any(t.is_alive() for t in threads)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,24 +334,32 @@ def _connector_class() -> type:
     from nemo.core.connectors.save_restore_connector import SaveRestoreConnector
 
     class _InPlaceWeightsConnector(SaveRestoreConnector):
-        def __init__(self, layout: NemoLayout, device: str, folder: Path):
+        def __init__(self, layout: NemoLayout, device: str, folder: Path, prefault: bool):
             super().__init__()
-            self.layout, self.device = layout, device
+            self.layout, self.device, self.prefault = layout, device, prefault
+            self.mapped: Any = None
             self.model_extracted_dir = str(folder)
 
         def _load_state_dict_from_disk(self, model_weights: str, map_location: Any = None) -> dict:
-            return load_weights(self.layout, self.device)  # model_weights: a path that was never extracted
+            state, self.mapped = _read_weights(self.layout, self.device)  # model_weights was never extracted
+            return state
 
         def load_instance_with_state_dict(self, instance: Any, state_dict: dict, strict: bool) -> None:
             instance.load_state_dict(state_dict, strict=True, assign=True)
             instance._set_model_restore_state(is_being_restored=False)
+            if self.mapped is not None and self.prefault:
+                _start_prefault(self.mapped, self.layout.path.name)
+            self.mapped = None
 
     return _InPlaceWeightsConnector
 
 
-def restore_nemo(path: Path, device: str) -> ASRModel:
+def restore_nemo(path: Path, device: str, prefault: bool = True) -> ASRModel:
     """The model in the ``.nemo`` at ``path`` on ``device``: what ``ASRModel.restore_from(path, map_location=device)``
     returns (same class, config, weights; in training mode, as NeMo returns it), built faster and leaner.
+
+    With ``prefault`` (on a CPU) a background thread maps the weights in right away (``wait_for_prefault``);
+    without it they are read in on first use.
 
     Raises what ``restore_from`` raises for the same file: ``FileNotFoundError`` (no file, or no config or
     weights inside), ``tarfile.ReadError`` (empty, truncated, not a tar), ``RuntimeError`` (the weights are not
@@ -296,7 +382,7 @@ def restore_nemo(path: Path, device: str) -> ASRModel:
     with tempfile.TemporaryDirectory(prefix="nemo-restore-") as tmp:
         folder = Path(tmp)
         _extract_small_members(layout, folder)
-        connector = _connector_class()(layout, device, folder)
+        connector = _connector_class()(layout, device, folder, prefault)
         with skip_weight_init():
             # Built on the CPU (its skipped parameters are never touched, so they cost no memory), then the
             # weights, already on ``device``, replace them; what is left (buffers that are not saved) follows.

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import install_parakeet
+from omegaconf import OmegaConf
 
 import fast_load
 import model_store
@@ -66,6 +67,7 @@ def test_fast_restore_is_bit_identical_to_restore_from_and_transcribes_the_same(
     ref = restore_from(nemo)
     fast = fast_load.restore_nemo(nemo, "cpu")
     assert type(fast) is type(ref) and fast.training == ref.training
+    assert OmegaConf.to_container(fast.cfg) == OmegaConf.to_container(ref.cfg)
     assert_same_tensors(ref.state_dict(), fast.state_dict())
     assert_same_tensors(dict(ref.named_buffers()), dict(fast.named_buffers()))  # also buffers that are not saved
     assert {n for n, p in fast.named_parameters() if p.requires_grad} == {
@@ -99,6 +101,14 @@ def test_weights_are_mapped_from_the_nemo_and_nothing_is_written_beside_it(tiny_
     maps = Path("/proc/self/maps").read_text()
     assert str(nemo) in maps  # the weights are views of a private mapping of the .nemo, not a copy
     assert model.encoder is not None
+
+
+def test_prefaulting_the_weights_finishes_and_changes_nothing(tiny_sources):
+    nemo = tiny_sources["parakeet"]
+    fast = fast_load.restore_nemo(nemo, "cpu", prefault=True)
+    assert fast_load.wait_for_prefault(timeout=60)
+    lazy = fast_load.restore_nemo(nemo, "cpu", prefault=False)
+    assert_same_tensors(fast.state_dict(), lazy.state_dict())
 
 
 def test_the_model_can_be_saved_again_like_a_restored_one(tiny_sources, tmp_path):
