@@ -134,3 +134,49 @@ def test_bad_file_shows_a_readable_message_in_the_page(page, tmp_path):
 def test_no_audio_shows_an_error(page):
     page.locator("#transcribe-button").click()
     expect(page.get_by_text("Add an audio file or record with the microphone").first).to_be_visible(timeout=30_000)
+
+
+TRAINED_NEMO = Path(__file__).resolve().parent / "data" / "tiny_words_tdt.nemo"
+SPOKEN_WORDS = ["hello", "seven", "two", "open", "the", "door"]
+
+
+@pytest.fixture(scope="module")
+def trained_app(tmp_path_factory, tiny_models_dir):
+    """The app with the model trained here (tests/data) installed as Parakeet, through the real setup."""
+    from conftest import install_parakeet
+
+    models_dir = tmp_path_factory.mktemp("trained_app") / "local_models"
+    shutil.copytree(tiny_models_dir, models_dir)  # the tiny Canary stays: the app wants both models
+    install_parakeet(models_dir, TRAINED_NEMO)
+    with running_app(models_dir, tmp_path_factory.mktemp("trained_app_run")) as running:
+        yield running
+        assert not running.network_attempts(), "the app tried to reach another machine"
+
+
+def test_the_trained_model_s_words_appear_on_the_page(browser, trained_app, tmp_path):
+    """Real words, not gibberish: speech in a held-out voice goes through upload, engine and page intact."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
+    import synth_speech as ss
+    from audio_io import write_wav
+
+    rng = np.random.default_rng(7)
+    audio, _ = ss.make_utterance(
+        SPOKEN_WORDS, ss.HELDOUT_VOICES[0], ss.HELDOUT_SPEED, ss.HELDOUT_PITCH, rng, cache_dir=tmp_path / "clips"
+    )
+    wav = write_wav(tmp_path / "door.wav", audio)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(trained_app.url)
+        upload_and_transcribe(page, wav)
+        expect(page.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
+        transcript = page.locator("#transcript textarea").input_value()
+        assert transcript.split() == SPOKEN_WORDS
+        expect(page.locator("#segments")).to_contain_text("hello seven two open the door")
+        save_screenshot(page, tmp_path / "transcribe_page_trained.png")
+    finally:
+        context.close()

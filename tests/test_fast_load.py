@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import install_parakeet
 from omegaconf import OmegaConf
 
 import fast_load
 import model_store
+from conftest import install_parakeet
 from model_files import ModelFilesInvalidError, read_manifest, sha256_file, write_manifest
 
 
