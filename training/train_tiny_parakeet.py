@@ -49,7 +49,6 @@ for _path in (REPO / "training", REPO / "tests"):
     sys.path.insert(0, str(_path))
 
 import synth_speech as ss  # noqa: E402
-
 from tiny_models import TDT_DURATIONS, tiny_parakeet_config, train_tiny_tokenizer  # noqa: E402
 
 # --------------------------------------------------------------------------------------------- loss
