@@ -14,7 +14,7 @@ for _p in (str(PROJECT_DIR), str(TESTS_DIR)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-import model_store  # noqa: E402,F401  (switches the hub libraries offline before anything imports them)
+import model_store  # noqa: E402  (switches the hub libraries offline before anything imports them)
 import setup_local_models  # noqa: E402
 
 
@@ -59,3 +59,12 @@ def models_dir(tmp_path, tiny_models_dir) -> Path:
     copy = tmp_path / "local_models"
     shutil.copytree(tiny_models_dir, copy)
     return copy
+
+
+@pytest.fixture
+def fresh_model_cache():
+    """The store's in-memory models are forgotten before and after the test (each test loads its own)."""
+    model_store._cache.clear()
+    model_store._failed.clear()
+    yield
+    model_store._cache.clear()

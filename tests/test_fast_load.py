@@ -22,13 +22,7 @@ import model_store
 from conftest import install_parakeet
 from model_files import ModelFilesInvalidError, read_manifest, sha256_file, write_manifest
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    model_store._cache.clear()
-    model_store._failed.clear()
-    yield
-    model_store._cache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_model_cache")
 
 
 @pytest.fixture

@@ -21,14 +21,7 @@ from model_files import (
     write_manifest,
 )
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Each test starts with nothing in memory."""
-    model_store._cache.clear()
-    model_store._failed.clear()
-    yield
-    model_store._cache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_model_cache")
 
 
 def test_offline_switches_are_set_before_nemo_is_imported():
