@@ -134,7 +134,7 @@ def load(
         return loaded
 
 
-def _load_uncached(spec: ModelSpec, root: Path, device: str, half: bool | None) -> LoadedModel:
+def _load_uncached(spec: ModelSpec, root: Path, device: str, half: bool) -> LoadedModel:
     validate_local_models(root, [spec.key])
     if device == "cpu":
         log.warning(
@@ -191,7 +191,7 @@ def _load_failed_message(spec: ModelSpec, path: Path, exc: BaseException, root: 
     )
 
 
-def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool | None):
+def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool):
     import torch
     from nemo.collections.speechlm2.models import SALM
     from safetensors import safe_open
@@ -209,9 +209,8 @@ def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool | None):
         raise ModelLoadError(_load_failed_message(spec, folder, exc, root)) from exc
     _check_salm_weights(spec, model, checkpoint_keys, weights, root)
     if device != "cpu":
-        use_half = bool(half)
         dtype = torch.float32
-        if use_half:
+        if half:
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         model = model.to(device=device, dtype=dtype)
     elif half:

@@ -204,11 +204,10 @@ def stage_from_hub_cache(spec: ModelSpec, root: Path) -> Staged | None:
         staged.files.append(copy_into(path, stage / spec.local_name, spec.local_name, f"{spec.repo_id}@{revision}"))
         return staged
     hits = {name: find_in_hub_cache(spec.repo_id, name, spec.revision) for name in ("config.json", "model.safetensors")}
-    llm_hits = {name: find_in_hub_cache(spec.llm_repo_id, name, spec.llm_revision) for name in
-                ("config.json", "tokenizer.json", "tokenizer_config.json")}
-    if None in hits.values() or None in llm_hits.values():
+    if None in hits.values() or hits["config.json"][1] != hits["model.safetensors"][1]:
         return None
-    if hits["config.json"][1] != hits["model.safetensors"][1]:
+    llm_files = llm_artifacts_from_hub_cache(spec, stage)  # [] (nothing copied) unless all of them are cached
+    if not llm_files:
         return None
     revision = hits["model.safetensors"][1]
     say(f"  found {spec.repo_id}@{revision[:7]} and {spec.llm_repo_id} in the Hugging Face cache")
@@ -217,14 +216,7 @@ def stage_from_hub_cache(spec: ModelSpec, root: Path) -> Staged | None:
     for name, (path, rev) in hits.items():
         rel = f"{spec.local_name}/{name}"
         staged.files.append(copy_into(path, stage / rel, rel, f"{spec.repo_id}@{rev}:{name}"))
-    for name in SALM_TOKENIZER_FILES:
-        hit = llm_hits.get(name) or find_in_hub_cache(spec.llm_repo_id, name, spec.llm_revision)
-        if hit:
-            rel = f"{spec.local_name}/{name}"
-            staged.files.append(copy_into(hit[0], stage / rel, rel, f"{spec.llm_repo_id}@{hit[1]}:{name}"))
-    path, rev = llm_hits["config.json"]
-    rel = f"{spec.local_name}/llm_backbone/config.json"
-    staged.files.append(copy_into(path, stage / rel, rel, f"{spec.llm_repo_id}@{rev}:config.json"))
+    staged.files += llm_files
     return staged
 
 
