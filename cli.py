@@ -19,7 +19,6 @@ from transcript import Transcript
 
 log = logging.getLogger("transcribe.cli")
 
-Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -76,7 +75,7 @@ def transcribe_files(
     models_dir: str | Path | None = None,
     formats: Sequence[str] = EXPORT_FORMATS,
     names: Sequence[str] | None = None,
-    progress: Progress | None = None,
+    progress: engine.Progress | None = None,
     on_done: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
     """Transcribe each file in turn and write its exports to ``out_dir``; one bad file never stops the others.
@@ -117,7 +116,9 @@ def transcribe_files(
     return results
 
 
-def _transcribe_one(res: FileResult, model_key: str, models_dir: str | Path | None, report: Progress) -> Transcript:
+def _transcribe_one(
+    res: FileResult, model_key: str, models_dir: str | Path | None, report: engine.Progress
+) -> Transcript:
     """``engine.transcribe_file`` with anything that is not an ``AppError`` logged and turned into one."""
     if not res.path.is_file():
         raise FileMissingError(f"'{res.name}' was not found: {res.path}")
