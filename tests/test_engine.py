@@ -106,6 +106,32 @@ def test_long_audio_path_runs_and_restores_the_attention_settings(tiny_models_di
     assert model.encoder.self_attention_model == before[0]
 
 
+def _state_bytes(model) -> dict[str, bytes]:
+    return {k: v.detach().contiguous().reshape(-1).numpy().tobytes()
+            for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [("rel_pos", "rel_pos_local_attn"), ("rel_pos_local_attn", "rel_pos"), ("rel_pos", "abs_pos"),
+     ("abs_pos", "rel_pos")],  # the last one adds parameters: switched the plain way
+)
+def test_switching_attention_gives_the_model_nemo_s_own_switch_gives(tiny_sources, start, target):
+    import torch
+    from nemo.collections.asr.models import ASRModel
+
+    ref, fast = (ASRModel.restore_from(str(tiny_sources["parakeet"]), map_location="cpu") for _ in range(2))
+    for model in (ref, fast):
+        model.change_attention_model(start, [4, 4])
+    torch.manual_seed(0)
+    ref.change_attention_model(target, [4, 4])
+    torch.manual_seed(0)
+    engine.switch_attention(fast, target, [4, 4])
+    assert fast.cfg.encoder == ref.cfg.encoder
+    assert [type(layer.self_attn) for layer in fast.encoder.layers] == [type(lr.self_attn) for lr in ref.encoder.layers]
+    assert _state_bytes(fast) == _state_bytes(ref)
+
+
 def test_attention_settings_are_restored_even_when_transcription_fails(tiny_models_dir, monkeypatch):
     model = model_store.load_model("parakeet", tiny_models_dir)
     before = model.cfg.encoder.self_attention_model

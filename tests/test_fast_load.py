@@ -61,7 +61,7 @@ def test_fast_restore_is_bit_identical_to_restore_from_and_transcribes_the_same(
     ref = restore_from(nemo)
     fast = fast_load.restore_nemo(nemo, "cpu")
     assert type(fast) is type(ref) and fast.training == ref.training
-    assert OmegaConf.to_container(fast.cfg) == OmegaConf.to_container(ref.cfg)
+    assert OmegaConf.to_yaml(fast.cfg) == OmegaConf.to_yaml(ref.cfg)  # same keys, values and order
     assert_same_tensors(ref.state_dict(), fast.state_dict())
     assert_same_tensors(dict(ref.named_buffers()), dict(fast.named_buffers()))  # also buffers that are not saved
     assert {n for n, p in fast.named_parameters() if p.requires_grad} == {
@@ -73,6 +73,30 @@ def test_fast_restore_is_bit_identical_to_restore_from_and_transcribes_the_same(
     audio = (np.random.default_rng(0).standard_normal(3 * 16000) * 0.1).astype(np.float32)
     assert words(fast, audio) == words(ref, audio)
     assert list(private_tmpdir.iterdir()) == []  # the temporary config/tokenizer folder is gone
+
+
+def test_the_vocabulary_lists_are_left_to_the_tokenizer_and_come_back_the_same(tiny_sources, tmp_path):
+    folder = tmp_path / "extracted"
+    folder.mkdir()
+    fast_load._extract_small_members(fast_load.read_layout(tiny_sources["parakeet"]), folder)
+    full = OmegaConf.load(folder / fast_load.CONFIG_NAME)
+    light = fast_load._config_without_rebuilt_lists(folder / fast_load.CONFIG_NAME)
+    assert list(light) == list(full) and list(light.joint) == list(full.joint)  # same keys, same order
+    assert list(light.labels) == [] and list(light.joint.vocabulary) == [] and len(full.joint.vocabulary) > 0
+    light.labels, light.joint.vocabulary = full.labels, full.joint.vocabulary
+    assert OmegaConf.to_yaml(light) == OmegaConf.to_yaml(full)  # nothing else was touched
+
+
+def test_if_nemo_stopped_rebuilding_the_lists_the_model_is_built_from_the_full_config(tiny_sources, monkeypatch):
+    ref = restore_from(tiny_sources["parakeet"])
+    builds = []
+    real_build = fast_load._build
+    monkeypatch.setattr(fast_load, "_build", lambda *a: builds.append(a[-1]) or real_build(*a))
+    monkeypatch.setattr(fast_load, "_rebuilt_lists_filled", lambda model: False)
+    fast = fast_load.restore_nemo(tiny_sources["parakeet"], "cpu")
+    assert [config is None for config in builds] == [False, True]
+    assert OmegaConf.to_yaml(fast.cfg) == OmegaConf.to_yaml(ref.cfg)
+    assert_same_tensors(ref.state_dict(), fast.state_dict())
 
 
 def test_a_spoken_file_gives_the_same_words_and_times(tiny_sources, tmp_path):
