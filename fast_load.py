@@ -278,16 +278,28 @@ def wait_for_prefault(timeout: float | None = None) -> bool:
 _skip_state = threading.local()
 _patch_lock = threading.Lock()
 _patch_users = 0
-_originals: dict[str, Callable[..., Any]] = {}
+_originals: list[tuple[Any, str, Callable[..., Any]]] = []  # (dict or module, name, original function)
 
 
-def _init_function_names() -> list[str]:
+def _init_function_tables() -> list[Any]:
+    """Where initialisation functions are looked up when a module is built: ``torch.nn.init`` (what
+    ``reset_parameters`` calls) and, once transformers is imported, the table of torch's originals that its
+    own ``_init_weights`` calls (``transformers.initialization.TORCH_INIT_FUNCTIONS``)."""
+    import sys
+
     import torch.nn.init
 
-    return sorted(
-        name for name, fn in vars(torch.nn.init).items()
-        if name.endswith("_") and not name.startswith("_") and callable(fn)
-    )
+    tables: list[Any] = [torch.nn.init]
+    hf_init = sys.modules.get("transformers.initialization")
+    if isinstance(getattr(hf_init, "TORCH_INIT_FUNCTIONS", None), dict):
+        tables.append(hf_init.TORCH_INIT_FUNCTIONS)
+    return tables
+
+
+def _init_functions(table: Any) -> list[str]:
+    names = table.keys() if isinstance(table, dict) else vars(table).keys()
+    get = table.get if isinstance(table, dict) else functools.partial(getattr, table)
+    return sorted(n for n in names if n.endswith("_") and not n.startswith("_") and callable(get(n)))
 
 
 def _skipping(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -302,20 +314,24 @@ def _skipping(original: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextlib.contextmanager
 def skip_weight_init() -> Iterator[None]:
-    """Make the ``torch.nn.init`` functions (``reset_parameters`` uses them) no-ops in this thread only.
+    """Make the weight initialisation functions no-ops in this thread only: ``torch.nn.init``'s (which
+    ``reset_parameters`` uses) and those transformers' ``_init_weights`` calls.
 
     Parameters built inside are left uninitialised: use it only for modules whose every parameter is then
-    loaded from a checkpoint with a strict ``load_state_dict``. Other threads keep initialising normally
-    (the store may build another model at the same time).
+    loaded from a checkpoint, and check that it was. Other threads keep initialising normally (the store may
+    build another model at the same time).
     """
-    import torch.nn.init
-
     global _patch_users
     with _patch_lock:
         if _patch_users == 0:
-            for name in _init_function_names():
-                _originals[name] = getattr(torch.nn.init, name)
-                setattr(torch.nn.init, name, _skipping(_originals[name]))
+            for table in _init_function_tables():
+                for name in _init_functions(table):
+                    if isinstance(table, dict):
+                        _originals.append((table, name, table[name]))
+                        table[name] = _skipping(table[name])
+                    else:
+                        _originals.append((table, name, getattr(table, name)))
+                        setattr(table, name, _skipping(getattr(table, name)))
         _patch_users += 1
     previous = getattr(_skip_state, "active", False)
     _skip_state.active = True
@@ -326,8 +342,11 @@ def skip_weight_init() -> Iterator[None]:
         with _patch_lock:
             _patch_users -= 1
             if _patch_users == 0:
-                for name, original in _originals.items():
-                    setattr(torch.nn.init, name, original)
+                for table, name, original in reversed(_originals):
+                    if isinstance(table, dict):
+                        table[name] = original
+                    else:
+                        setattr(table, name, original)
                 _originals.clear()
 
 

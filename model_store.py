@@ -204,7 +204,10 @@ def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool):
     except Exception as exc:
         raise _corrupt(spec, weights, f"is not a readable safetensors file ({exc})", root) from exc
     try:
-        model = SALM.from_pretrained(str(folder), map_location="cpu")
+        # Built without random initial weights (most of the time from_pretrained takes), since every weight is
+        # then read from the file: the check below makes sure of that, or refuses the model.
+        with fast_load.skip_weight_init():
+            model = SALM.from_pretrained(str(folder), map_location="cpu")
     except Exception as exc:
         raise ModelLoadError(_load_failed_message(spec, folder, exc, root)) from exc
     _check_salm_weights(spec, model, checkpoint_keys, weights, root)
@@ -214,7 +217,7 @@ def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool):
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         model = model.to(device=device, dtype=dtype)
     elif half:
-        model = model.to(dtype=torch.bfloat16)
+        log.info("Half precision applies on a GPU: %s stays in float32 on the CPU.", spec.display_name)
     return model
 
 

@@ -425,9 +425,9 @@ CHILDREN: dict[str, Callable[[dict], dict]] = {
 }
 
 
-def child_main(name: str, args_json: str) -> None:
+def child_main(name: str, args_json: str, children: dict[str, Callable[[dict], dict]] | None = None) -> None:
     """Entry point of a measuring child: run one step and print its result as one JSON line."""
-    result = CHILDREN[name](json.loads(args_json))
+    result = (children or CHILDREN)[name](json.loads(args_json))
     result.setdefault("peak", memory()["peak"])
     print(RESULT_TAG + json.dumps(result), flush=True)
 
@@ -439,6 +439,8 @@ def child_main(name: str, args_json: str) -> None:
 class Bench:
     """The parent: prepares files, runs each step in a fresh process, and prints the tables."""
 
+    script = Path(__file__).resolve()  # whose ``--child STEP`` runs the steps
+
     def __init__(self, cache: Path, device: str, quick: bool):
         self.cache, self.device, self.quick = cache, device, quick
         self.logs = cache / "logs"
@@ -448,7 +450,7 @@ class Bench:
         """Run the step ``name`` in a fresh interpreter; its output goes to ``logs/<label>.log``."""
         label = label or name
         log_path = self.logs / f"{label}.log"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, json.dumps(args)]
+        cmd = [sys.executable, str(self.script), "--child", name, json.dumps(args)]
         print(f"  … {label}", flush=True)
         with open(log_path, "w") as log:
             proc = subprocess.run(cmd, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,

@@ -272,22 +272,47 @@ def test_missing_file_raises_file_not_found(tmp_path):
 
 
 def test_skip_weight_init_is_limited_to_its_thread_and_undone():
-    original = torch.nn.init.uniform_
+    from transformers.initialization import TORCH_INIT_FUNCTIONS  # what transformers' _init_weights calls
+
+    original, hf_original = torch.nn.init.uniform_, TORCH_INIT_FUNCTIONS["normal_"]
     seen: dict[str, torch.Tensor] = {}
 
     def other_thread():
         seen["other"] = torch.nn.init.ones_(torch.zeros(3))
+        seen["other hf"] = TORCH_INIT_FUNCTIONS["ones_"](torch.zeros(3))
 
     with fast_load.skip_weight_init():
         here = torch.nn.init.ones_(torch.zeros(3))
+        here_hf = TORCH_INIT_FUNCTIONS["ones_"](torch.zeros(3))
         worker = threading.Thread(target=other_thread)
         worker.start()
         worker.join()
         layer = torch.nn.Linear(4, 4, bias=False)  # built; its weight simply not written
-    assert torch.equal(here, torch.zeros(3))
-    assert torch.equal(seen["other"], torch.ones(3))
-    assert torch.nn.init.uniform_ is original
+    assert torch.equal(here, torch.zeros(3)) and torch.equal(here_hf, torch.zeros(3))
+    assert torch.equal(seen["other"], torch.ones(3)) and torch.equal(seen["other hf"], torch.ones(3))
+    assert torch.nn.init.uniform_ is original and TORCH_INIT_FUNCTIONS["normal_"] is hf_original
     assert layer.weight.shape == (4, 4)
+
+
+def test_the_store_s_canary_is_the_model_salm_from_pretrained_gives(tiny_sources, models_dir):
+    from nemo.collections.speechlm2.models import SALM
+
+    ref = SALM.from_pretrained(str(tiny_sources["canary"]), map_location="cpu").eval()
+    store = model_store.load_model("canary", models_dir)  # built with the initialisation skipped
+    assert type(store) is type(ref)
+    assert_same_tensors(ref.state_dict(), store.state_dict())
+    assert_same_tensors(dict(ref.named_buffers()), dict(store.named_buffers()))  # also buffers that are not saved
+    assert store.llm.lm_head.weight is store.embed_tokens.weight  # still tied
+
+    def answer(model) -> list[int]:
+        audio = torch.from_numpy((np.random.default_rng(0).standard_normal(2 * 16000) * 0.1).astype(np.float32))
+        prompt = [{"role": "user", "content": f"Transcribe the following: {model.audio_locator_tag}"}]
+        with torch.inference_mode():
+            ids = model.generate(prompts=[prompt], audios=audio[None], audio_lens=torch.tensor([audio.numel()]),
+                                 max_new_tokens=8)
+        return ids[0].tolist()
+
+    assert answer(store) == answer(ref)
 
 
 def test_byte_range_reads_only_its_window():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import model_store
 import setup_local_models
@@ -54,6 +55,11 @@ def test_valid_folder_passes_and_both_models_load_and_run(models_dir):
     assert not canary.training and canary.audio_locator_tag
     assert model_store.load_model("parakeet", models_dir) is parakeet  # cached
     assert model_store.model_status("parakeet", models_dir) == "ready on CPU"
+
+
+def test_half_precision_is_for_the_gpu_canary_stays_float32_on_the_cpu(models_dir):
+    canary = model_store.load("canary", models_dir, device="cpu", half=True)
+    assert canary.dtype == "float32" and next(canary.model.parameters()).dtype == torch.float32
 
 
 def test_missing_folder_lists_every_path_the_command_and_the_guide(tmp_path):

@@ -136,8 +136,12 @@ def build_tiny_parakeet(out: Path, seed: int = 0):
     return model.eval()
 
 
-def build_tiny_qwen3(out_dir: Path, seed: int = 0) -> Path:
-    """Write a tiny Qwen3 causal LM (config, random weights) and a small fast tokenizer to ``out_dir``."""
+def build_tiny_qwen3(out_dir: Path, seed: int = 0, shape: dict | None = None) -> Path:
+    """Write a tiny Qwen3 causal LM (config, random weights) and a small fast tokenizer to ``out_dir``.
+
+    ``shape`` overrides ``Qwen3Config`` fields (the benchmark builds Qwen3-1.7B's widths with it); the
+    tokenizer stays small (ids beyond it decode to nothing).
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen3Config
@@ -156,19 +160,20 @@ def build_tiny_qwen3(out_dir: Path, seed: int = 0) -> Path:
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None
     )
     hf_tok.save_pretrained(out_dir)
+    fields = {
+        "vocab_size": len(hf_tok) + 8,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "max_position_embeddings": 2048,
+        "tie_word_embeddings": True,
+        **(shape or {}),
+    }
     config = Qwen3Config(
-        vocab_size=len(hf_tok) + 8,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-        eos_token_id=hf_tok.eos_token_id,
-        pad_token_id=hf_tok.pad_token_id,
-        bos_token_id=None,
+        **fields, eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id, bos_token_id=None
     )
     AutoModelForCausalLM.from_config(config).save_pretrained(out_dir)
     return out_dir
