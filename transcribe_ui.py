@@ -6,436 +6,29 @@
 
 The models (Parakeet-TDT-0.6B-v2 as ``local_models/parakeet.nemo``, Canary-Qwen-2.5B as the folder
 ``local_models/canary/``) are checked before anything else; when one is missing the command prints every
-missing path, the setup command and the guide, and exits with status 1 without opening a port.
+missing path, the setup command and the guide, and exits with status 1 without opening a port (and without
+importing Gradio: the page itself is ``ui_page.py``, imported once the check has passed).
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
-import itertools
 import logging
-import os
-import shutil
 import signal
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import model_store  # first: switches the hub libraries and Gradio offline before they are imported
 from errors import AppError
-from model_files import DEFAULT_MODEL, GUIDE, MODELS, SETUP_SCRIPT
+from model_files import DEFAULT_MODEL, MODELS
 
 # isort: split
-import gradio as gr
-
 import cli
-from engine import LongAudioPolicy
 from exports import EXPORT_FORMATS
 
 log = logging.getLogger("transcribe.ui")
 
 MAX_FILE_SIZE = "2gb"
-DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads and downloads older than 1 h
-CACHE_TTL_ENV = "TRANSCRIBE_UI_CACHE_TTL_S"  # a shorter age than DELETE_CACHE's hour (tests, shared kiosks)
-STATUS_REFRESH_S = 2.0
-AUDIO_FILE_TYPES = ["audio", "video", ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".mp4"]
-SEGMENT_HEADERS = ["File", "Start (s)", "End (s)", "Text"]
-STATS_HEADERS = ["File", "Result", "Audio", "Processing", "RTF", "Device", "Peak GPU memory"]
-SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
-MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
-CSS = """
-#app-header h1 { margin-bottom: 0.2em; }
-#model-status { font-size: 0.9em; }
-#messages pre, #messages pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
-"""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Page text
-
-
-def header_md(models_dir: Path) -> str:
-    """The title and subtitle: where the models come from and that nothing goes online."""
-    return (
-        "# Offline Speech Transcription\n"
-        "NVIDIA **Parakeet-TDT-0.6B-v2** and **Canary-Qwen-2.5B**, loaded from local model files in "
-        f"`{models_dir}`. After the one-time setup everything runs fully offline: no downloads, no Hugging Face "
-        "look-ups, and your audio never leaves this machine."
-    )
-
-
-def how_to_use_md(models_dir: Path) -> str:
-    """The "How to Use" accordion."""
-    return f"""
-1. **Add audio**: drop one or more files into *Audio files* (WAV, FLAC, MP3, M4A, OGG/Opus, WebM, or a video
-   with a sound track), or record a clip with the microphone (both are transcribed when you give both).
-   Several files are transcribed one after another.
-2. **Choose a model**: *Parakeet-TDT-0.6B-v2* is the fastest and gives word-level timestamps;
-   *Canary-Qwen-2.5B* is the most accurate and slower.
-3. **Press Transcribe.** A progress bar follows each file.
-4. **Read and download**: the transcript, a table of timed segments, and files in TXT, SRT and VTT (subtitles),
-   JSON (everything, word timings included) and CSV. The statistics table shows, per file, the audio length,
-   processing time, real-time factor, device and peak GPU memory.
-
-**Models load from local files** in `{models_dir}`: each one the first time you use it (or at start with
-`--preload`), and then it stays in memory. The *Model status* box shows whether each model is not loaded,
-loading or ready, and on which device. Nothing is downloaded while the app runs.
-
-The model files are created once by the setup script (`python {SETUP_SCRIPT}`; see `{GUIDE}`). If a file goes
-missing, the page tells you which one and the command that restores it.
-
-**Without a browser**: `python transcribe_ui.py --transcribe FILE... --model parakeet --format srt --output-dir DIR`.
-"""
-
-
-PRIVACY_MD = """
-- **Completely offline after the one-time setup.** The models are read from local files and the Hugging Face
-  libraries are switched to offline mode, so there are no model look-ups, revision checks or downloads at run time.
-- **Nothing leaves this machine.** Audio, transcripts and downloads stay on this computer. Gradio's analytics are
-  off and the page uses your system fonts, so the browser loads nothing from the internet either.
-- The server listens on `127.0.0.1` (this computer only) unless you start it with `--host`. `--share` (off by
-  default) would create a public link through Gradio's servers; leave it off to stay offline.
-- Uploads and generated files are kept in a temporary folder, deleted automatically after an hour and when the
-  app stops.
-- **Performance:** a CUDA GPU is used automatically when there is one; without one the models run on the CPU,
-  which works but is much slower. One transcription runs at a time so jobs never compete for GPU memory;
-  other requests wait in the queue. Loading a model from local files takes seconds, not a download.
-"""
-
-
-def model_info_md(models_dir: Path, policy: LongAudioPolicy | None = None) -> str:
-    """The "Model Information" accordion: loading, accuracy and speed with their sources, GPU and long-audio notes."""
-    parakeet, canary = MODELS["parakeet"].path(models_dir), MODELS["canary"].path(models_dir)
-    policy = policy or LongAudioPolicy()
-    return f"""
-### How the models are loaded
-- **Parakeet-TDT-0.6B-v2** from the single file `{parakeet}` with NeMo's `ASRModel.restore_from()`.
-- **Canary-Qwen-2.5B** from the folder `{canary}` (weights, configuration, tokenizer) with NeMo's
-  speech-LLM class `SALM`, pointed at that folder, never at a hub name.
-- A model is loaded once, on first use (or at start with `--preload`), and kept in memory for later requests.
-  Its files are checked against the manifest written by the setup script; a missing or damaged file gives a
-  message naming it and the command that re-creates it, instead of a traceback.
-
-### Accuracy and speed
-| | Parakeet-TDT-0.6B-v2 | Canary-Qwen-2.5B |
-|---|---|---|
-| Parameters | 0.6 B | 2.5 B |
-| Architecture | FastConformer encoder + TDT decoder | FastConformer encoder + Qwen3-1.7B LLM (LoRA) |
-| Average WER, Open ASR Leaderboard | ≈ 6.05 % | ≈ 5.63 % |
-| Speed (RTFx, batched, data-centre GPU) | ≈ 3380 (A100) | ≈ 418 |
-| Language | English | English |
-| Punctuation and capitals | yes | yes |
-| Timestamps | per word and segment | per window (up to 40 s) |
-
-These figures are **reported by NVIDIA's model cards** ([parakeet-tdt-0.6b-v2](https://huggingface.co/nvidia/parakeet-tdt-0.6b-v2),
-[canary-qwen-2.5b](https://huggingface.co/nvidia/canary-qwen-2.5b)) from the Hugging Face Open ASR Leaderboard;
-this app did not measure them. Lower WER (word error rate) is better. RTFx is seconds of audio per second of
-compute (higher is faster); the statistics table here shows RTF = processing time ÷ audio length (lower is faster).
-
-### GPU notes
-- Parakeet runs in float32 (about 2.5 GB of weights); Canary runs in float32 (about 10 GB of weights),
-  or in bfloat16 with `--half` (about 5 GB).
-  Longer files need more memory on top; the statistics table shows each file's peak GPU memory.
-- If the GPU runs out of memory the page says so, frees the GPU cache and keeps serving: try a shorter file or
-  Parakeet.
-- Without a GPU both models run on the CPU: correct, but many times slower than on a GPU.
-- Long files: Parakeet switches to local attention above {policy.local_attention_above_s / 60:g} minutes and cuts
-  files longer than {policy.window_above_s / 60:g} minutes into {policy.window_s / 60:g}-minute windows joined at
-  silences, so memory stays flat. Canary hears at most {policy.canary_window_s:g} s at a time (what it was
-  trained on), so its audio is cut into windows of that length at quiet moments.
-"""
-
-
-def delete_cache_setting() -> tuple[int, int]:
-    """Gradio's ``delete_cache`` (how often, how old, in seconds): ``DELETE_CACHE``, or a shorter age from
-    ``$TRANSCRIBE_UI_CACHE_TTL_S`` (checked every half of that age, at most every 30 min)."""
-    raw = os.environ.get(CACHE_TTL_ENV, "").strip()
-    if not raw:
-        return DELETE_CACHE
-    try:
-        age = int(float(raw))
-    except ValueError:
-        age = 0
-    if age < 1:
-        log.warning("Ignoring %s=%r: give a whole number of seconds, 1 or more.", CACHE_TTL_ENV, raw)
-        return DELETE_CACHE
-    return max(1, min(DELETE_CACHE[0], age // 2)), age
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Formatting results
-
-
-def _seconds(value: float) -> str:
-    minutes, seconds = divmod(value, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{seconds:04.1f}"
-    return f"{minutes}:{seconds:04.1f}" if minutes else f"{seconds:.1f} s"
-
-
-def _gpu_memory(mb: float | None) -> str:
-    return "—" if mb is None else f"{mb:,.0f} MB"
-
-
-def model_choices(models_dir: Path) -> list[tuple[str, str]]:
-    """Selector entries: each model's name and whether its files are installed."""
-    problems = {p.key for p in model_store.check_local_models(models_dir)}
-    return [
-        (f"{spec.display_name}{'' if key not in problems else ' (not installed)'} · {spec.summary}", key)
-        for key, spec in MODELS.items()
-    ]
-
-
-def status_md(models_dir: Path) -> str:
-    """The live model status: each model's local file and state (not loaded / loading… / ready on …)."""
-    lines = [f"**Model status** (models folder `{models_dir}`)", ""]
-    for key, spec in MODELS.items():
-        name = spec.local_name + ("/" if spec.kind == "salm" else "")
-        lines.append(f"- **{spec.display_name}** (`{name}`): {model_store.model_status(key, models_dir)}")
-    return "\n".join(lines)
-
-
-def segment_rows(results: list[cli.FileResult]) -> list[list]:
-    """One table row per segment of every transcribed file."""
-    return [
-        [res.name, round(seg.start, 2), round(seg.end, 2), seg.text.strip()]
-        for res in results
-        if res.transcript is not None
-        for seg in res.transcript.segments
-    ]
-
-
-def stats_rows(results: list[cli.FileResult]) -> list[list]:
-    """One table row per file: result, audio duration, processing time, RTF, device, peak GPU memory."""
-    rows = []
-    for res in results:
-        t = res.transcript
-        if t is None:
-            rows.append([res.name, "✗ failed", "—", "—", "—", "—", "—"])
-            continue
-        rows.append([
-            res.name,
-            "✓ done" if t.text.strip() else "⚠ no text",
-            _seconds(t.audio_duration),
-            f"{t.processing_time:.2f} s",
-            f"{t.real_time_factor:.3f}",
-            t.device,
-            _gpu_memory(t.peak_gpu_memory_mb),
-        ])
-    return rows
-
-
-def transcript_text(results: list[cli.FileResult]) -> str:
-    """The transcript box: the text itself for one file; a headed block per file for several."""
-    if len(results) == 1:
-        t = results[0].transcript
-        return t.text.strip() if t is not None else ""
-    blocks = []
-    for res in results:
-        body = res.transcript.text.strip() if res.transcript is not None else "(not transcribed: see the messages)"
-        blocks.append(f"── {res.name} ──\n{body or '(no speech found)'}")
-    return "\n\n".join(blocks)
-
-
-def messages_md(results: list[cli.FileResult], model_name: str) -> str:
-    """The run summary, then every failure (as written for the user) and every note."""
-    done = sum(res.ok for res in results)
-    icon = "✓" if done == len(results) else ("⚠" if done else "✗")
-    lines = [f"{icon} Transcribed {done} of {len(results)} file{'s' if len(results) != 1 else ''} with {model_name}."]
-    for res in results:
-        if res.error:
-            lines.append(f"\n**✗ {res.name}**\n```\n{res.error}\n```")
-        elif res.transcript is not None and res.transcript.notes:
-            lines.append(f"\n**{res.name}**: " + " ".join(res.transcript.notes))
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The event handler (thin: checks the request, runs cli.transcribe_files, formats the results)
-
-
-class TranscribeHandler:
-    """Runs one transcription request; the models folder and the exports folder are fixed at start."""
-
-    def __init__(self, models_dir: Path, exports_root: Path, keep_exports_s: float = DELETE_CACHE[1]):
-        self.models_dir = models_dir
-        self.exports_root = exports_root
-        self.keep_exports_s = keep_exports_s
-        self._job_ids = itertools.count(1)
-
-    def __call__(
-        self,
-        files: list[str] | None,
-        recording: str | None,
-        model_key: str,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
-    ) -> tuple[str, list[list], list[str], list[list], str]:
-        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages.
-
-        Logs one line when the job starts and one when it ends, with ``time.monotonic()`` (the queue's one-job-at-
-        a-time rule can be checked from the log).
-        """
-        job = next(self._job_ids)
-        started = time.monotonic()
-        count = len(files or []) + bool(recording)
-        log.info("job %d start t=%.6f files=%d model=%s", job, started, count, model_key)
-        try:
-            return self._run(files, recording, model_key, progress)
-        finally:
-            ended = time.monotonic()
-            log.info("job %d end t=%.6f (%.2f s)", job, ended, ended - started)
-
-    def _run(
-        self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress
-    ) -> tuple[str, list[list], list[str], list[list], str]:
-        paths = [str(f) for f in files or []] + ([str(recording)] if recording else [])
-        if not paths:
-            raise gr.Error("Add an audio file or record with the microphone, then press Transcribe.", title="No audio")
-        try:
-            spec = model_store.get_spec(model_key)
-        except AppError as exc:
-            raise gr.Error(str(exc), title="Unknown model") from None
-        names = [Path(p).name for p in files or []] + (["microphone recording"] if recording else [])
-        if problem := self._model_problem(spec.key):
-            gr.Warning(f"{spec.display_name} is not available. See the messages below the transcript.")
-            not_done = [cli.FileResult(Path(name), name, error="model not available") for name in names]
-            message = f"✗ {spec.display_name} is not available; nothing was transcribed.\n```\n{problem}\n```"
-            return "", [], [], stats_rows(not_done), message
-        progress(0.0, desc=f"Starting {spec.display_name}…")
-        results = cli.transcribe_files(
-            paths,
-            spec.key,
-            self._new_exports_dir(),
-            models_dir=self.models_dir,
-            names=names,
-            progress=lambda fraction, message: progress(fraction, desc=message),
-        )
-        failed = [res.name for res in results if not res.ok]
-        if failed:
-            gr.Warning(f"Not transcribed: {', '.join(failed)}. See the messages below the transcript.")
-        downloads = [str(p) for res in results for p in res.outputs.values()]
-        return (
-            transcript_text(results),
-            segment_rows(results),
-            downloads,
-            stats_rows(results),
-            messages_md(results, spec.display_name),
-        )
-
-    def _model_problem(self, key: str) -> str | None:
-        """Why the model cannot be used now (its files were removed or damaged), or None.
-
-        A model already in memory is usable whatever happened to its files since.
-        """
-        if model_store.model_status(key, self.models_dir).startswith("ready"):
-            return None
-        try:
-            model_store.validate_local_models(self.models_dir, [key])
-        except AppError as exc:
-            return str(exc)
-        return None
-
-    def _new_exports_dir(self) -> Path:
-        """A fresh folder for this request's downloads; folders older than ``keep_exports_s`` are removed.
-
-        Gradio copies returned files into its own cache (which ``delete_cache`` cleans), so these are only
-        staging copies.
-        """
-        self.exports_root.mkdir(parents=True, exist_ok=True)
-        cutoff = time.time() - self.keep_exports_s
-        for old in self.exports_root.iterdir():
-            if old.is_dir() and old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
-        return Path(tempfile.mkdtemp(prefix="run-", dir=self.exports_root))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The page
-
-
-def build_inputs(models_dir: Path, default_model: str) -> tuple[gr.File, gr.Audio, gr.Radio, gr.Markdown, gr.Button]:
-    """Upload, microphone, model selector, model status and the Transcribe button."""
-    files = gr.File(
-        label="Audio files", file_count="multiple", file_types=AUDIO_FILE_TYPES, type="filepath", elem_id="audio-files"
-    )
-    recording = gr.Audio(
-        label="…or record with the microphone", sources=["microphone"], type="filepath", elem_id="recording"
-    )
-    model = gr.Radio(model_choices(models_dir), value=default_model, label="Model", elem_id="model")
-    button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
-    status = gr.Markdown(status_md(models_dir), elem_id="model-status")
-    return files, recording, model, status, button
-
-
-def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe, gr.Markdown]:
-    """Transcript, segments table, downloads, per-file statistics and messages."""
-    text = gr.Textbox(label="Transcript", lines=12, max_lines=30, buttons=["copy"], elem_id="transcript")
-    messages = gr.Markdown(label="Messages", elem_id="messages")
-    segments = gr.Dataframe(
-        headers=SEGMENT_HEADERS, datatype=["str", "number", "number", "str"], label="Segments",
-        interactive=False, wrap=True, max_height=400, column_widths=["20%", "10%", "10%", "60%"], elem_id="segments",
-    )
-    downloads = gr.File(label="Downloads (TXT, SRT, VTT, JSON, CSV)", file_count="multiple", interactive=False,
-                        elem_id="downloads")
-    stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, elem_id="stats")
-    return text, segments, downloads, stats, messages
-
-
-def build_accordions(models_dir: Path) -> None:
-    """How to Use, Privacy & Performance, Model Information."""
-    with gr.Accordion("How to Use", open=False):
-        gr.Markdown(how_to_use_md(models_dir))
-    with gr.Accordion("Privacy & Performance", open=False):
-        gr.Markdown(PRIVACY_MD)
-    with gr.Accordion("Model Information", open=False):
-        gr.Markdown(model_info_md(models_dir))
-
-
-def build_app(models_dir: Path, default_model: str = DEFAULT_MODEL, exports_root: Path | None = None) -> gr.Blocks:
-    """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time).
-
-    API: ``/transcribe`` (files, recording, model key → transcript, segments, downloads, statistics, messages)
-    and ``/model_status`` (→ the model-status Markdown).
-    """
-    if exports_root is None:
-        exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
-        atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
-    delete_cache = delete_cache_setting()
-    handler = TranscribeHandler(models_dir, exports_root, keep_exports_s=delete_cache[1])
-    with gr.Blocks(title="Offline Speech Transcription", analytics_enabled=False, delete_cache=delete_cache) as demo:
-        gr.Markdown(header_md(models_dir), elem_id="app-header")
-        with gr.Row():
-            with gr.Column(scale=2):
-                files, recording, model, status, button = build_inputs(models_dir, default_model)
-            with gr.Column(scale=3):
-                text, segments, downloads, stats, messages = build_outputs()
-        build_accordions(models_dir)
-        button.click(
-            handler,
-            inputs=[files, recording, model],
-            outputs=[text, segments, downloads, stats, messages],
-            api_name="transcribe",
-            api_description="Transcribe audio files (and/or a recording) with a local model.",
-            concurrency_limit="default",  # the queue's default: one job at a time
-        )
-
-        def model_status() -> str:
-            """Each model's local path and state: not installed, not loaded, loading…, ready on GPU/CPU."""
-            return status_md(models_dir)
-
-        # Outside the queue, so the state stays live while a transcription runs.
-        refresh = dict(fn=model_status, outputs=status, queue=False, show_progress="hidden")
-        demo.load(**refresh, api_name="model_status")
-        gr.Timer(STATUS_REFRESH_S).tick(**refresh, api_visibility="private")
-    return demo.queue(default_concurrency_limit=1)  # one GPU job at a time; the others wait in the queue
-
-
-def theme() -> gr.themes.Base:
-    """Gradio's default look with system fonts, so the browser fetches no web fonts."""
-    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -502,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("Listening on %s: other computers on the network can open the page.", args.host)
     if args.share:
         log.warning("--share sends the page's traffic through Gradio's public share servers: this is not offline.")
-    demo = build_app(models_dir, args.model)
+    import ui_page  # only now: importing Gradio takes seconds, and a failed check should not wait for it
+
+    demo = ui_page.build_app(models_dir, args.model)
     _stop_on_sigterm()
     try:
         demo.launch(
@@ -512,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             max_file_size=args.max_file_size,
             allowed_paths=[],
             show_error=True,
-            theme=theme(),
-            css=CSS,
+            theme=ui_page.theme(),
+            css=ui_page.CSS,
             ssr_mode=False,
             footer_links=["api", "settings"],
         )

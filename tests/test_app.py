@@ -222,9 +222,9 @@ def test_model_deleted_at_run_time_is_a_readable_error(preloaded, audio, tmp_pat
 
 
 def test_page_wiring(tiny_models_dir, tmp_path):
-    import transcribe_ui
+    import ui_page
 
-    demo = transcribe_ui.build_app(tiny_models_dir, exports_root=tmp_path)
+    demo = ui_page.build_app(tiny_models_dir, exports_root=tmp_path)
     events = {fn.api_name: fn for fn in demo.fns.values()}
     assert events["transcribe"].queue and events["transcribe"].concurrency_limit == "default"
     assert demo._queue.default_concurrency_limit == 1  # one transcription at a time (no public accessor)
@@ -238,7 +238,7 @@ def test_page_wiring(tiny_models_dir, tmp_path):
 
 def test_gpu_out_of_memory_and_bugs_are_reported_per_file(monkeypatch, tmp_path, tiny_models_dir, audio):
     import engine
-    import transcribe_ui
+    import ui_page
 
     real = engine.transcribe_file
 
@@ -252,7 +252,7 @@ def test_gpu_out_of_memory_and_bugs_are_reported_per_file(monkeypatch, tmp_path,
 
     monkeypatch.setattr(engine, "transcribe_file", flaky)
     files = [shutil.copy(audio["hello"], tmp_path / n) for n in ("oom.wav", "ok.wav", "bug.wav")]
-    handler = transcribe_ui.TranscribeHandler(tiny_models_dir, tmp_path / "exports")
+    handler = ui_page.TranscribeHandler(tiny_models_dir, tmp_path / "exports")
     text, segments, downloads, stats, messages = handler(files, None, "parakeet", progress=lambda *a, **k: None)
 
     assert [row[1] for row in stats] == ["✗ failed", "✓ done", "✗ failed"]

@@ -708,14 +708,14 @@ def test_refused_upload_leaves_nothing_behind(app, app_tmp):
 
 
 def test_cache_age_setting(monkeypatch):
-    import transcribe_ui
+    import ui_page
 
-    monkeypatch.delenv(transcribe_ui.CACHE_TTL_ENV, raising=False)
-    assert transcribe_ui.delete_cache_setting() == transcribe_ui.DELETE_CACHE == (1800, 3600)
+    monkeypatch.delenv(ui_page.CACHE_TTL_ENV, raising=False)
+    assert ui_page.delete_cache_setting() == ui_page.DELETE_CACHE == (1800, 3600)
     for value, expected in {"6": (3, 6), "1": (1, 1), "86400": (1800, 86400), "0": (1800, 3600),
                             "soon": (1800, 3600), " ": (1800, 3600)}.items():
-        monkeypatch.setenv(transcribe_ui.CACHE_TTL_ENV, value)
-        assert transcribe_ui.delete_cache_setting() == expected, value
+        monkeypatch.setenv(ui_page.CACHE_TTL_ENV, value)
+        assert ui_page.delete_cache_setting() == expected, value
 
 
 def kept_content(folder: Path) -> list[Path]:
