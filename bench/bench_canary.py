@@ -299,7 +299,7 @@ class CanaryBench(Bench):
                         self.run_child("store", {**store, "half": half}, f"canary-store-half{int(half)}-{i + 1}"))
                 r["floor"].append(
                     self.run_child("floor", {**common, "weights": str(files["weights"])}, f"canary-floor-{i + 2}"))
-            for half in halves:
+            for half in halves if self.pairs > 0 else []:
                 r["transcribe"][str(half)] = self.run_child(
                     "transcribe", {**store, "half": half, "audio": str(files["audio"]), "seconds": AUDIO_SECONDS,
                                    "pairs": self.pairs}, f"canary-transcribe-half{int(half)}")
@@ -351,27 +351,26 @@ def report(r: dict) -> str:
         lines.append(f"| {name} | {m['load_s']:.2f} | {_x(m['load_s'], floor_s)} | {m.get('dtype', 'bfloat16')} "
                      f"| {_gb(loaded['peak'])} | {_x(loaded['peak'], w)} | {_rss(loaded)} "
                      f"| {_gb(m.get('gpu_peak'))} | {m['import_s']:.1f} |")
-    lines += ["", f"Transcription of {AUDIO_SECONDS} s of speech (one window; engine and bare `generate` alternate "
-              "in pairs, after one warm-up pair; medians):", "",
-              "| dtype | pairs | new tokens | bare `generate` s | `engine.transcribe_file` s | engine / bare, wall "
-              "| engine / bare, CPU | RTFx (engine) | same text | peak GPU GB |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    if r["transcribe"]:
+        lines += ["", f"Transcription of {AUDIO_SECONDS} s of speech (one window; engine and bare `generate` "
+                  "alternate in pairs, after one warm-up pair; medians):", "",
+                  "| dtype | pairs | new tokens | bare `generate` s | `engine.transcribe_file` s | engine / bare, wall "
+                  "| engine / bare, CPU | RTFx (engine) | same text | peak GPU GB | torch threads |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in r["transcribe"].values():
         pairs = t["pairs"]
-        if not pairs:
-            continue
         bare = statistics.median(p["bare"] for p in pairs)
         eng = statistics.median(p["engine"] for p in pairs)
         lines.append(
             f"| {t['dtype']} | {len(pairs)} | {pairs[0]['tokens']} | {bare:.1f} | {eng:.1f} "
             f"| {statistics.median(p['engine'] / p['bare'] for p in pairs):.3f}× "
             f"| {statistics.median(p['engine_cpu'] / p['bare_cpu'] for p in pairs):.3f}× "
-            f"| {t['seconds'] / eng:.2f}× | {'yes' if t['same_text'] else 'NO'} | {_gb(t.get('gpu_peak'))} |"
+            f"| {t['seconds'] / eng:.2f}× | {'yes' if t['same_text'] else 'NO'} | {_gb(t.get('gpu_peak'))} "
+            f"| {t['threads']} |"
         )
     m = r["machine"]
-    lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB RAM, torch threads "
-              f"{next(iter(r['transcribe'].values()))['threads']}; load average at the end "
-              f"{', '.join(f'{x:.1f}' for x in m['loadavg'])}. Whole run {r['total_s'] / 60:.1f} min."]
+    lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB RAM; load average "
+              f"at the end {', '.join(f'{x:.1f}' for x in m['loadavg'])}. Whole run {r['total_s'] / 60:.1f} min."]
     return "\n".join(lines)
 
 
@@ -380,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--depth", type=int, default=4, help="divide the encoder's and the LLM's layer counts by this")
-    p.add_argument("--pairs", type=int, default=2, help="engine/bare pairs measured after the warm-up pair")
+    p.add_argument("--pairs", type=int, default=2,
+                   help="engine/bare pairs measured after the warm-up pair (0: loading only)")
     p.add_argument("--cache", type=Path, default=Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE)),
                    help=f"where the built model and audio are kept (default: ${CACHE_ENV} or {DEFAULT_CACHE})")
     p.add_argument("--json", type=Path, help="also write the raw results here")
