@@ -193,48 +193,28 @@ def _load_failed_message(spec: ModelSpec, path: Path, exc: BaseException, root: 
 
 def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool):
     import torch
-    from nemo.collections.speechlm2.models import SALM
     from safetensors import safe_open
 
     folder = spec.path(root)
     weights = folder / "model.safetensors"
     try:
-        with safe_open(str(weights), framework="pt") as f:
-            checkpoint_keys = set(f.keys())
+        with safe_open(str(weights), framework="pt"):
+            pass
     except Exception as exc:
         raise _corrupt(spec, weights, f"is not a readable safetensors file ({exc})", root) from exc
+    dtype = torch.float32
+    if half and device == "cpu":
+        log.info("Half precision applies on a GPU: %s stays in float32 on the CPU.", spec.display_name)
+    elif half:
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     try:
-        # Built without random initial weights (most of the time from_pretrained takes), since every weight is
-        # then read from the file: the check below makes sure of that, or refuses the model.
-        with fast_load.skip_weight_init():
-            model = SALM.from_pretrained(str(folder), map_location="cpu")
+        # SALM.from_pretrained's model, built without random initial weights and with the weights copied
+        # straight to the device in their final dtype (fast_load.restore_salm).
+        return fast_load.restore_salm(folder, device, dtype)
+    except fast_load.CheckpointMismatchError as exc:
+        raise _corrupt(spec, weights, f"does not match the model: {exc}", root) from exc
     except Exception as exc:
         raise ModelLoadError(_load_failed_message(spec, folder, exc, root)) from exc
-    _check_salm_weights(spec, model, checkpoint_keys, weights, root)
-    if device != "cpu":
-        dtype = torch.float32
-        if half:
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        model = model.to(device=device, dtype=dtype)
-    elif half:
-        log.info("Half precision applies on a GPU: %s stays in float32 on the CPU.", spec.display_name)
-    return model
-
-
-def _check_salm_weights(spec: ModelSpec, model, checkpoint_keys: set[str], weights: Path, root: Path) -> None:
-    """``SALM.from_pretrained`` loads with ``strict=False``: make sure every weight found its place both ways."""
-    state = model.state_dict()
-    unexpected = sorted(checkpoint_keys - state.keys())
-    loaded_storage = {state[k].data_ptr() for k in checkpoint_keys & state.keys()}
-    # Tied weights (the LM head shares the embedding) are saved once; they are not missing.
-    missing = sorted(k for k in state.keys() - checkpoint_keys if state[k].data_ptr() not in loaded_storage)
-    if unexpected or missing:
-        detail = []
-        if unexpected:
-            detail.append(f"{len(unexpected)} weights in the file fit nothing in the model (e.g. {unexpected[0]})")
-        if missing:
-            detail.append(f"{len(missing)} model weights are not in the file (e.g. {missing[0]})")
-        raise _corrupt(spec, weights, "does not match the model: " + "; ".join(detail), root)
 
 
 def _verify_once(spec: ModelSpec, root: Path) -> None:

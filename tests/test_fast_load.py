@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import tarfile
 import tempfile
 import threading
@@ -294,25 +295,73 @@ def test_skip_weight_init_is_limited_to_its_thread_and_undone():
     assert layer.weight.shape == (4, 4)
 
 
-def test_the_store_s_canary_is_the_model_salm_from_pretrained_gives(tiny_sources, models_dir):
+def salm_from_pretrained(folder: Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
     from nemo.collections.speechlm2.models import SALM
 
-    ref = SALM.from_pretrained(str(tiny_sources["canary"]), map_location="cpu").eval()
-    store = model_store.load_model("canary", models_dir)  # built with the initialisation skipped
-    assert type(store) is type(ref)
-    assert_same_tensors(ref.state_dict(), store.state_dict())
-    assert_same_tensors(dict(ref.named_buffers()), dict(store.named_buffers()))  # also buffers that are not saved
-    assert store.llm.lm_head.weight is store.embed_tokens.weight  # still tied
+    return SALM.from_pretrained(str(folder), map_location="cpu").to(device=device, dtype=dtype).eval()
 
-    def answer(model) -> list[int]:
-        audio = torch.from_numpy((np.random.default_rng(0).standard_normal(2 * 16000) * 0.1).astype(np.float32))
-        prompt = [{"role": "user", "content": f"Transcribe the following: {model.audio_locator_tag}"}]
-        with torch.inference_mode():
-            ids = model.generate(prompts=[prompt], audios=audio[None], audio_lens=torch.tensor([audio.numel()]),
-                                 max_new_tokens=8)
-        return ids[0].tolist()
 
-    assert answer(store) == answer(ref)
+def salm_answer(model) -> list[int]:
+    audio = torch.from_numpy((np.random.default_rng(0).standard_normal(2 * 16000) * 0.1).astype(np.float32))
+    prompt = [{"role": "user", "content": f"Transcribe the following: {model.audio_locator_tag}"}]
+    with torch.inference_mode():
+        ids = model.generate(prompts=[prompt], audios=audio[None].to(model.device),
+                             audio_lens=torch.tensor([audio.numel()], device=model.device), max_new_tokens=8)
+    return ids[0].tolist()
+
+
+def assert_same_salm(ref, fast) -> None:
+    assert type(fast) is type(ref) and fast.training == ref.training
+    assert_same_tensors(ref.state_dict(), fast.state_dict())
+    assert_same_tensors(dict(ref.named_buffers()), dict(fast.named_buffers()))  # also buffers that are not saved
+    assert fast.llm.lm_head.weight is fast.embed_tokens.weight  # still tied
+    assert salm_answer(fast) == salm_answer(ref)
+
+
+def test_the_store_s_canary_is_the_model_salm_from_pretrained_gives(tiny_sources, models_dir):
+    ref = salm_from_pretrained(tiny_sources["canary"])
+    store = model_store.load_model("canary", models_dir)  # no random init, weights copied in from the file
+    assert_same_salm(ref, store)
+
+
+def test_canary_in_bfloat16_is_from_pretrained_s_model_cast(tiny_sources):
+    """The path ``--half`` takes on a GPU (cast first, then the weights copied in), here on the CPU."""
+    ref = salm_from_pretrained(tiny_sources["canary"], dtype=torch.bfloat16)
+    fast = fast_load.restore_salm(tiny_sources["canary"], "cpu", torch.bfloat16)
+    assert next(fast.parameters()).dtype == torch.bfloat16
+    assert_same_salm(ref, fast)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_canary_goes_to_the_gpu_as_from_pretrained_s_model_would(tiny_sources, dtype):
+    ref = salm_from_pretrained(tiny_sources["canary"], "cuda", dtype)
+    fast = fast_load.restore_salm(tiny_sources["canary"], "cuda", dtype)
+    assert next(fast.parameters()).device.type == "cuda"
+    assert_same_salm(ref, fast)
+
+
+@pytest.mark.parametrize("damage", ["missing", "unexpected", "misshapen"])
+def test_a_salm_checkpoint_that_does_not_fit_is_refused_before_copying(tiny_sources, tmp_path, damage):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = shutil.copytree(tiny_sources["canary"], tmp_path / "canary")
+    weights = folder / "model.safetensors"
+    state = load_file(str(weights))
+    key = next(k for k in state if k.startswith("perception.encoder") and k.endswith("weight"))
+    if damage == "missing":
+        del state[key]
+    elif damage == "unexpected":
+        state["perception.extra.weight"] = torch.zeros(2)
+    else:
+        state[key] = torch.zeros(*state[key].shape, 2)
+    save_file(state, str(weights), metadata={"format": "pt"})
+    expected = {"missing": "model weights are not in the file", "unexpected": "fit nothing in the model",
+                "misshapen": f"have another shape in the file (e.g. {key}"}[damage]
+    with pytest.raises(fast_load.CheckpointMismatchError, match=re.escape(expected)):
+        fast_load.restore_salm(folder, "cpu", torch.float32)
 
 
 def test_byte_range_reads_only_its_window():
