@@ -198,7 +198,7 @@ def _load_salm(spec: ModelSpec, root: Path, device: str, half: bool):
     folder = spec.path(root)
     weights = folder / "model.safetensors"
     try:
-        with safe_open(str(weights), framework="pt"):
+        with safe_open(str(weights), framework="pt"):  # its header parses: a safetensors file, not something else
             pass
     except Exception as exc:
         raise _corrupt(spec, weights, f"is not a readable safetensors file ({exc})", root) from exc

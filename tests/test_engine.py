@@ -107,8 +107,7 @@ def test_long_audio_path_runs_and_restores_the_attention_settings(tiny_models_di
 
 
 def _state_bytes(model) -> dict[str, bytes]:
-    return {k: v.detach().contiguous().reshape(-1).numpy().tobytes()
-            for k, v in model.state_dict().items()}
+    return {k: v.detach().contiguous().reshape(-1).numpy().tobytes() for k, v in model.state_dict().items()}
 
 
 @pytest.mark.parametrize(

@@ -88,4 +88,3 @@ def test_the_start_up_check_does_not_wait_for_gradio():
     code = "import sys, transcribe_ui; print(sorted(m for m in ('gradio', 'ui_page') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
-
