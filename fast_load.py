@@ -278,28 +278,22 @@ def wait_for_prefault(timeout: float | None = None) -> bool:
 _skip_state = threading.local()
 _patch_lock = threading.Lock()
 _patch_users = 0
-_originals: list[tuple[Any, str, Callable[..., Any]]] = []  # (dict or module, name, original function)
+_originals: list[tuple[dict[str, Any], str, Callable[..., Any]]] = []  # (table, name, original function)
 
 
-def _init_function_tables() -> list[Any]:
-    """Where initialisation functions are looked up when a module is built: ``torch.nn.init`` (what
-    ``reset_parameters`` calls) and, once transformers is imported, the table of torch's originals that its
-    own ``_init_weights`` calls (``transformers.initialization.TORCH_INIT_FUNCTIONS``)."""
+def _init_function_tables() -> list[dict[str, Any]]:
+    """Where initialisation functions are looked up when a module is built: the namespace of ``torch.nn.init``
+    (what ``reset_parameters`` calls) and, once transformers is imported, the table of torch's originals that
+    its own ``_init_weights`` calls (``transformers.initialization.TORCH_INIT_FUNCTIONS``)."""
     import sys
 
     import torch.nn.init
 
-    tables: list[Any] = [torch.nn.init]
+    tables: list[dict[str, Any]] = [vars(torch.nn.init)]  # a module's namespace: writing to it is setattr
     hf_init = sys.modules.get("transformers.initialization")
     if isinstance(getattr(hf_init, "TORCH_INIT_FUNCTIONS", None), dict):
         tables.append(hf_init.TORCH_INIT_FUNCTIONS)
     return tables
-
-
-def _init_functions(table: Any) -> list[str]:
-    names = table.keys() if isinstance(table, dict) else vars(table).keys()
-    get = table.get if isinstance(table, dict) else functools.partial(getattr, table)
-    return sorted(n for n in names if n.endswith("_") and not n.startswith("_") and callable(get(n)))
 
 
 def _skipping(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -325,13 +319,10 @@ def skip_weight_init() -> Iterator[None]:
     with _patch_lock:
         if _patch_users == 0:
             for table in _init_function_tables():
-                for name in _init_functions(table):
-                    if isinstance(table, dict):
-                        _originals.append((table, name, table[name]))
-                        table[name] = _skipping(table[name])
-                    else:
-                        _originals.append((table, name, getattr(table, name)))
-                        setattr(table, name, _skipping(getattr(table, name)))
+                for name, fn in sorted(table.items()):
+                    if name.endswith("_") and not name.startswith("_") and callable(fn):
+                        _originals.append((table, name, fn))
+                        table[name] = _skipping(fn)
         _patch_users += 1
     previous = getattr(_skip_state, "active", False)
     _skip_state.active = True
@@ -343,10 +334,7 @@ def skip_weight_init() -> Iterator[None]:
             _patch_users -= 1
             if _patch_users == 0:
                 for table, name, original in reversed(_originals):
-                    if isinstance(table, dict):
-                        table[name] = original
-                    else:
-                        setattr(table, name, original)
+                    table[name] = original
                 _originals.clear()
 
 
