@@ -27,10 +27,11 @@ tokens for a window of up to 40 s); the amount of computation per token is the r
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
+import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,8 +43,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_load_and_transcribe import (
-    CACHE_ENV,
-    DEFAULT_CACHE,
     GB,
     PROJECT_DIR,
     Bench,
@@ -53,12 +52,13 @@ from bench_load_and_transcribe import (
     _median_run,
     _rss,
     _x,
-    child_main,
+    bench_arguments,
     gpu_peak,
     machine,
     make_speech,
     memory,
     parakeet_v2_config,
+    run_bench,
     sync,
 )
 
@@ -96,8 +96,6 @@ def canary_shaped_config(llm_dir: str, asr_nemo: str) -> dict:
 
 def build_canary_shaped(out: Path, depth: int) -> None:
     """Build the random-weight Canary-shaped SALM and write it (bfloat16) as the folder ``out``, atomically."""
-    import shutil
-
     import torch
     from nemo.collections.asr.models import EncDecRNNTBPEModel
     from nemo.collections.speechlm2.models import SALM
@@ -279,8 +277,6 @@ class CanaryBench(Bench):
         return root
 
     def run(self) -> dict:
-        import shutil
-
         t0 = time.perf_counter()
         files = self.prepare_canary()
         models_dir = self.install_canary(files["folder"])
@@ -316,14 +312,7 @@ def _params(weights: Path) -> int:
     from safetensors import safe_open
 
     with safe_open(str(weights), framework="pt") as f:
-        return sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118  (safe_open is not a dict)
-
-
-def _numel(shape: list[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118  (not a dict)
 
 
 def report(r: dict) -> str:
@@ -376,25 +365,13 @@ def report(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or, with ``--child``, one of its steps) and print the tables."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p = bench_arguments(__doc__.split("\n\n")[0])
     p.add_argument("--depth", type=int, default=4, help="divide the encoder's and the LLM's layer counts by this")
     p.add_argument("--pairs", type=int, default=2,
                    help="engine/bare pairs measured after the warm-up pair (0: loading only)")
-    p.add_argument("--cache", type=Path, default=Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE)),
-                   help=f"where the built model and audio are kept (default: ${CACHE_ENV} or {DEFAULT_CACHE})")
-    p.add_argument("--json", type=Path, help="also write the raw results here")
-    p.add_argument("--child", nargs=2, metavar=("STEP", "ARGS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.child:
-        child_main(*args.child, children=CHILDREN)
-        return 0
-    results = CanaryBench(args.cache.expanduser(), args.device, args.depth, args.pairs).run()
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
-    print()
-    print(report(results))
-    return 0
+    bench = CanaryBench(args.cache.expanduser(), args.device, args.depth, args.pairs)
+    return run_bench(args, CHILDREN, bench.run, report)
 
 
 if __name__ == "__main__":

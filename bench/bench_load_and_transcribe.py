@@ -811,26 +811,37 @@ def _duration(seconds: float) -> str:
 # Command line
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark (or, with ``--child``, one of its steps) and print the tables."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="short audio, one repetition: a smoke run")
+def bench_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark script takes: ``--device``, ``--cache``, ``--json`` (and the hidden ``--child``)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--cache", type=Path, default=Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE)),
                    help=f"where the built model and audio are kept (default: ${CACHE_ENV} or {DEFAULT_CACHE})")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--child", nargs=2, metavar=("STEP", "ARGS"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def run_bench(args: argparse.Namespace, children: dict[str, Callable[[dict], dict]],
+              run: Callable[[], dict], render: Callable[[dict], str]) -> int:
+    """Run one step (``--child``), or the whole benchmark: ``run()``, then its raw results and ``render``'s tables."""
     if args.child:
-        child_main(*args.child)
+        child_main(*args.child, children=children)
         return 0
-    bench = Bench(args.cache.expanduser(), args.device, args.quick)
-    results = bench.run()
+    results = run()
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print()
-    print(report(results))
+    print(render(results))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--child``, one of its steps) and print the tables."""
+    p = bench_arguments(__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="short audio, one repetition: a smoke run")
+    args = p.parse_args(argv)
+    return run_bench(args, CHILDREN, lambda: Bench(args.cache.expanduser(), args.device, args.quick).run(), report)
 
 
 if __name__ == "__main__":
