@@ -17,8 +17,8 @@ is, as the self-contained folder the store expects, and installed with the real 
 Then, each step in a fresh Python process:
 
 * loading: reading the weights into tensors (``safetensors.torch.load``, the floor), NeMo's
-  ``SALM.from_pretrained(folder)`` and the store's ``model_store.load_model("canary")``: wall time and memory;
-* transcription: the engine (``engine.transcribe_file``) against a bare ``model.generate`` with the same prompt,
+  ``SALM.from_pretrained(folder)`` and the store's ``ModelStore.load("canary")``: wall time and memory;
+* transcription: the app's ``transcribe_file`` against a bare ``model.generate`` with the same prompt,
   audio file and token budget, alternating in pairs; real-time factor.
 
 Weights are random, so the "transcripts" are nonsense and every answer runs to the token budget (336 new
@@ -173,14 +173,20 @@ def child_from_pretrained(a: dict) -> dict:
             "dtype": _dtype(model), "gpu_peak": gpu_peak(a["device"])}
 
 
-def child_store(a: dict) -> dict:
-    """The app's loader, ``model_store.load_model("canary")`` (validation, hashing check, weight check)."""
-    import_s = _import_nemo()
-    import model_store
+def _store(a: dict) -> Any:
+    """The app's store on the benchmark's device, with ``--half`` as the app's command line sets it."""
+    from offline_transcribe import ModelStore
 
+    return ModelStore(a["models_dir"], device=a["device"], precision="half" if a["half"] else "float32")
+
+
+def child_store(a: dict) -> dict:
+    """The app's loader, ``ModelStore.load("canary")`` (validation, hashing check, weight check)."""
+    import_s = _import_nemo()
+    store = _store(a)
     before = memory()
     started = time.perf_counter()
-    model = model_store.load_model("canary", a["models_dir"], device=a["device"], half=a["half"])
+    model = store.load("canary").model
     sync(a["device"])
     return {"import_s": import_s, "load_s": time.perf_counter() - started, "before": before, "after_load": memory(),
             "dtype": _dtype(model), "gpu_peak": gpu_peak(a["device"])}
@@ -190,9 +196,9 @@ def _bare(model: Any, wav: Path, max_new_tokens: int) -> tuple[Stopwatch, list[i
     """What a user of NeMo writes: ``generate`` with the audio file in the prompt."""
     import torch
 
-    from engine import CANARY_PROMPT
+    from offline_transcribe.backends.salm import TRANSCRIBE_PROMPT
 
-    prompt = [{"role": "user", "content": CANARY_PROMPT + model.audio_locator_tag, "audio": [str(wav)]}]
+    prompt = [{"role": "user", "content": TRANSCRIBE_PROMPT + model.audio_locator_tag, "audio": [str(wav)]}]
     with torch.inference_mode(), Stopwatch() as watch:
         ids = model.generate(prompts=[prompt], max_new_tokens=max_new_tokens)
         sync(str(model.device))
@@ -202,11 +208,12 @@ def _bare(model: Any, wav: Path, max_new_tokens: int) -> tuple[Stopwatch, list[i
 def child_transcribe(a: dict) -> dict:
     """Engine against bare ``generate`` on the same file, in one process with one model, in pairs."""
     _import_nemo()
-    import engine
-    import model_store
+    from offline_transcribe import LongAudioPolicy, transcribe_file
+    from offline_transcribe.backends.salm import decode
 
-    model = model_store.load_model("canary", a["models_dir"], device=a["device"], half=a["half"])
-    policy = engine.LongAudioPolicy()
+    store = _store(a)
+    model = store.load("canary").model
+    policy = LongAudioPolicy()
     budget = int(policy.canary_window_s * 8) + 16  # the engine's token budget for one window
     wav = Path(a["audio"])
     pairs: list[dict[str, float]] = []
@@ -216,11 +223,11 @@ def child_transcribe(a: dict) -> dict:
         for step in ("bare", "engine") if i % 2 == 0 else ("engine", "bare"):
             if step == "bare":
                 watch, ids = _bare(model, wav, budget)
-                bare_text = engine._decode(model, _as_tensor(ids))
+                bare_text = decode(model, _as_tensor(ids))
                 pair["tokens"] = len(ids)
             else:
                 with Stopwatch() as watch:
-                    engine_text = engine.transcribe_file(wav, "canary", models_dir=a["models_dir"]).text
+                    engine_text = transcribe_file(wav, "canary", store=store).text
             pair[step], pair[f"{step}_cpu"] = watch.wall, watch.cpu
             print(f"pair {i}, {step}: {watch.wall:.1f} s wall, {watch.cpu:.1f} s CPU", flush=True)
         same = same and bare_text == engine_text
@@ -324,7 +331,7 @@ def report(r: dict) -> str:
              f"{_load_times(r['floor'])} s)", floor),
             ("`SALM.from_pretrained(folder)`", r["from_pretrained"])]
     for half, runs in r["store"].items():
-        label = "`model_store.load_model(\"canary\")`" + (", `--half`" if half == "True" else "")
+        label = "`ModelStore.load(\"canary\")`" + (", `--half`" if half == "True" else "")
         rows.append((f"{label} (median of {len(runs)}: {_load_times(runs)} s)", _median_run(runs)))
     lines = [
         f"Weights: {w / GB:.2f} GB in bfloat16 ({r['params'] / 1e9:.2f} B parameters; layers ÷ {r['depth']} of "
@@ -343,7 +350,7 @@ def report(r: dict) -> str:
     if r["transcribe"]:
         lines += ["", f"Transcription of {AUDIO_SECONDS} s of speech (one window; engine and bare `generate` "
                   "alternate in pairs, after one warm-up pair; medians):", "",
-                  "| dtype | pairs | new tokens | bare `generate` s | `engine.transcribe_file` s | engine / bare, wall "
+                  "| dtype | pairs | new tokens | bare `generate` s | `transcribe_file` s | engine / bare, wall "
                   "| engine / bare, CPU | RTFx (engine) | same text | peak GPU GB | torch threads |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in r["transcribe"].values():

@@ -14,10 +14,10 @@ espeak-ng. Every run installs the ``.nemo`` into a fresh temporary models folder
 (``setup_local_models.py --from``) and then measures, each step in a fresh Python process:
 
 * loading: plain ``torch.load`` of the weights (the floor), ``ASRModel.restore_from(.nemo)``, and the store's
-  ``model_store.load_model("parakeet")`` (first load after install, then a second start): wall time, peak RSS,
+  ``ModelStore.load("parakeet")`` (first load after install, then a second start): wall time, peak RSS,
   RSS right after loading and after a first short transcription;
 * the app: ``transcribe_ui.py --preload`` from start to the page answering and the model status "ready";
-* transcription: the app's engine (``engine.transcribe_file``) against a bare ``model.transcribe`` on the same
+* transcription: the app's ``transcribe_file`` against a bare ``model.transcribe`` on the same
   files, interleaved in one process, with the same attention settings; real-time factor.
 
 Timings are wall-clock on a warm page cache; ratios are taken within the same run. Weights are random, so the
@@ -253,22 +253,22 @@ def child_restore_from(a: dict) -> dict:
 
 
 def child_store(a: dict) -> dict:
-    """The app's loader, ``model_store.load_model("parakeet")`` (validation, hashing check, fast restore).
+    """The app's loader, ``ModelStore.load("parakeet")`` (validation, hashing check, fast restore).
 
     On a CPU the weights are then mapped in by a background thread; its time after ``load_model`` returned
     is measured apart (``prefault_s``), and the first transcription starts once it is done.
     """
     import_s = _import_nemo()
-    import fast_load
-    import model_store
+    from offline_transcribe import ModelStore
+    from offline_transcribe.loaders import nemo_archive
 
     before = memory()
     started = time.perf_counter()
-    model = model_store.load_model("parakeet", a["models_dir"], device=a["device"])
+    model = ModelStore(a["models_dir"], device=a["device"]).load("parakeet").model
     sync(a["device"])
     load_s = time.perf_counter() - started
     after = memory()
-    fast_load.wait_for_prefault()
+    nemo_archive.wait_for_prefault()
     prefault_s = time.perf_counter() - started - load_s
     mapped = memory()
     first_s = first_transcription(model, Path(a["clip"]))
@@ -278,8 +278,9 @@ def child_store(a: dict) -> dict:
 
 @contextlib.contextmanager
 def _local_attention(model: Any, enabled: bool) -> Iterator[None]:
-    """The attention settings the engine uses above 8 min, for the bare run (same code: engine.long_audio_mode)."""
-    from engine import LongAudioPolicy, long_audio_mode
+    """The attention settings the app uses above 8 min, for the bare run (same code: nemo_tdt.long_audio_mode)."""
+    from offline_transcribe import LongAudioPolicy
+    from offline_transcribe.backends.nemo_tdt import long_audio_mode
 
     with long_audio_mode(model, LongAudioPolicy().local_attention_context, enabled=enabled):
         yield
@@ -302,7 +303,7 @@ def _cpu_seconds() -> float:
 
 
 def _bare(model: Any, wav: Path, seconds: float, autocast: Any = None) -> tuple[Stopwatch, str]:
-    from engine import LongAudioPolicy
+    from offline_transcribe import LongAudioPolicy
 
     local = seconds > LongAudioPolicy().local_attention_above_s
     with _local_attention(model, local), autocast or contextlib.nullcontext(), Stopwatch() as watch:
@@ -312,11 +313,11 @@ def _bare(model: Any, wav: Path, seconds: float, autocast: Any = None) -> tuple[
     return watch, " ".join(w["word"] for w in words)
 
 
-def _engine(wav: Path, models_dir: str, autocast: Any = None) -> tuple[Stopwatch, str, Any]:
-    import engine
+def _engine(wav: Path, store: Any, autocast: Any = None) -> tuple[Stopwatch, str, Any]:
+    from offline_transcribe import transcribe_file
 
     with autocast or contextlib.nullcontext(), Stopwatch() as watch:
-        transcript = engine.transcribe_file(wav, "parakeet", models_dir=models_dir)
+        transcript = transcribe_file(wav, "parakeet", store=store)
     return watch, transcript.text, transcript
 
 
@@ -327,11 +328,12 @@ def child_transcribe(a: dict) -> dict:
     machine hits both sides; the ratio reported is the median of the pairs' ratios.
     """
     _import_nemo()
-    import model_store
+    from offline_transcribe import ModelStore
 
-    model = model_store.load_model("parakeet", a["models_dir"], device=a["device"])
+    store = ModelStore(a["models_dir"], device=a["device"])
+    model = store.load("parakeet").model
     _bare(model, Path(a["clip"]), 5.0)  # warm-up, both paths
-    _engine(Path(a["clip"]), a["models_dir"])
+    _engine(Path(a["clip"]), store)
     rows = []
     for wav, seconds, n_pairs in a["audio"]:
         pairs: list[dict[str, float]] = []
@@ -342,7 +344,7 @@ def child_transcribe(a: dict) -> dict:
                 if step == "bare":
                     watch, bare_words = _bare(model, Path(wav), seconds)
                 else:
-                    watch, engine_words, _ = _engine(Path(wav), a["models_dir"])
+                    watch, engine_words, _ = _engine(Path(wav), store)
                 pair[step], pair[f"{step}_cpu"] = watch.wall, watch.cpu
                 print(f"{seconds:.0f} s audio, {step}: {watch.wall:.1f} s wall, {watch.cpu:.1f} s CPU", flush=True)
             same = same and bare_words == engine_words
@@ -355,8 +357,8 @@ def child_transcribe(a: dict) -> dict:
 def _engine_own_work(model: Any, wav: Path, seconds: float) -> float:
     """Seconds of what the engine does besides ``model.transcribe``: decoding the file, the silence check and,
     for long audio, switching the attention in and out (measured on their own: steady under machine load)."""
-    from audio_io import SAMPLE_RATE as RATE
-    from audio_io import is_silent, load_audio
+    from offline_transcribe.audio import SAMPLE_RATE as RATE
+    from offline_transcribe.audio import is_silent, load_audio
 
     with Stopwatch() as watch:
         is_silent(load_audio(wav, RATE))
@@ -370,16 +372,17 @@ def child_gpu_rtfx(a: dict) -> dict:
     import torch
 
     _import_nemo()
-    import model_store
+    from offline_transcribe import ModelStore
 
-    model_store.load_model("parakeet", a["models_dir"], device=a["device"])
-    _engine(Path(a["clip"]), a["models_dir"])  # warm-up
+    store = ModelStore(a["models_dir"], device=a["device"])
+    store.load("parakeet")
+    _engine(Path(a["clip"]), store)  # warm-up
     rows = []
     for wav, seconds in a["audio"]:
         for dtype in ("float32", "bfloat16"):
             autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dtype == "bfloat16" else None
             torch.cuda.reset_peak_memory_stats()
-            watch, _, transcript = _engine(Path(wav), a["models_dir"], autocast)
+            watch, _, transcript = _engine(Path(wav), store, autocast)
             rows.append({"seconds": seconds, "dtype": dtype, "wall_s": watch.wall,
                          "peak_gpu_mb": transcript.peak_gpu_memory_mb, "notes": transcript.notes})
             print(rows[-1], flush=True)
@@ -588,9 +591,9 @@ class Bench:
         t0 = time.perf_counter()
         print("Preparing (cached after the first run)…", flush=True)
         files = self.prepare()
-        import fast_load
+        from offline_transcribe.loaders import nemo_archive
 
-        weights_size = fast_load.weights_bytes(files["nemo"])
+        weights_size = nemo_archive.weights_bytes(files["nemo"])
         models_dir = self.install(files["nemo"], files["canary"])
         try:
             results = self._measure(files, models_dir)
@@ -686,8 +689,8 @@ def report(r: dict) -> str:
         (f"plain `torch.load` of the weights: the floor (median of {len(r['floor'])}: "
          f"{_load_times(r['floor'])} s)", floor),
         ("`ASRModel.restore_from(.nemo)`", r["restore_from"]),
-        ("`model_store.load_model(\"parakeet\")`, first load after install", first),
-        (f"`model_store.load_model(\"parakeet\")`, later start (median of {len(r['store_warm'])}: "
+        ("`ModelStore.load(\"parakeet\")`, first load after install", first),
+        (f"`ModelStore.load(\"parakeet\")`, later start (median of {len(r['store_warm'])}: "
          f"{_load_times(r['store_warm'])} s)", warm),
     ]
     lines = [
@@ -737,7 +740,7 @@ def report(r: dict) -> str:
         f"#### Transcription ({t['threads']} torch threads; one process, one loaded model; engine and bare "
         "alternate in pairs; medians)",
         "",
-        "| audio | attention (both sides) | pairs | bare `model.transcribe` s | `engine.transcribe_file` s "
+        "| audio | attention (both sides) | pairs | bare `model.transcribe` s | `transcribe_file` s "
         "| engine / bare, wall | engine / bare, CPU time | engine's own work s (÷ bare) | RTF (engine) "
         "| RTFx (engine) | same words |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

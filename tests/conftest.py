@@ -1,28 +1,19 @@
-"""Shared fixtures: tiny real NeMo models installed through the real setup path, once per session."""
+"""Shared fixtures: tiny real NeMo models installed through the real setup path, once per session, and stores."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-TESTS_DIR = Path(__file__).resolve().parent
-for _p in (str(PROJECT_DIR), str(TESTS_DIR)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import model_store  # noqa: E402  (switches the hub libraries offline before anything imports them)
-import setup_local_models  # noqa: E402
+from offline_transcribe import ModelStore  # first: switches the hub libraries offline before anything imports them
+from offline_transcribe.setup import cli as setup_cli
 
 
 def install_model(models_dir: Path, key: str, source: Path) -> Path:
-    """Adopt ``source`` into ``models_dir`` with the real setup script (in-process, no load check)."""
-    status = setup_local_models.main(
-        ["--models-dir", str(models_dir), "--only", key, "--from", str(source), "--no-check-load"]
-    )
+    """Adopt ``source`` into ``models_dir`` with the real setup command (in-process, no load check)."""
+    status = setup_cli.main(["--models-dir", str(models_dir), "--only", key, "--from", str(source), "--no-check-load"])
     assert status == 0, f"setup failed for {key} from {source}"
     return models_dir
 
@@ -53,6 +44,14 @@ def tiny_models_dir(tmp_path_factory, tiny_sources) -> Path:
     return models_dir
 
 
+@pytest.fixture(scope="session")
+def tiny_store(tiny_models_dir):
+    """One store over ``tiny_models_dir`` for the whole session (its models load once)."""
+    store = ModelStore(tiny_models_dir)
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def models_dir(tmp_path, tiny_models_dir) -> Path:
     """A fresh copy of the tiny models folder that a test may damage."""
@@ -62,9 +61,8 @@ def models_dir(tmp_path, tiny_models_dir) -> Path:
 
 
 @pytest.fixture
-def fresh_model_cache():
-    """The store's in-memory models are forgotten before and after the test (each test loads its own)."""
-    model_store._cache.clear()
-    model_store._failed.clear()
-    yield
-    model_store._cache.clear()
+def store(models_dir):
+    """A store of its own over the test's copy of the tiny models (nothing loaded yet)."""
+    store = ModelStore(models_dir)
+    yield store
+    store.close()

@@ -214,17 +214,20 @@ def test_model_deleted_at_run_time_is_a_readable_error(preloaded, audio, tmp_pat
     assert message.startswith("✗ Canary-Qwen-2.5B is not available; nothing was transcribed.")
     assert str(models / "canary") in message and "setup_local_models.py" in message and "Traceback" not in message
     assert stats_by_file(failed)["hello.wav"]["Result"] == "✗ failed" and failed["downloads"] == []
-    assert model_states(client)["Canary-Qwen-2.5B"] == "not installed"
+    assert model_states(client)["Canary-Qwen-2.5B"] == (
+        f"not installed — set it up with `python setup_local_models.py --only canary --models-dir {models}`"
+    )
 
     result = transcribe(client, [audio["hello"]])  # the server keeps serving the other model
     assert stats_by_file(result)["hello.wav"]["Result"] == "✓ done"
     assert app.proc.poll() is None
 
 
-def test_page_wiring(tiny_models_dir, tmp_path):
-    import ui_page
+def test_page_wiring(tiny_models_dir, tiny_store, tmp_path):
+    from offline_transcribe import Settings
+    from offline_transcribe.server import page
 
-    demo = ui_page.build_app(tiny_models_dir, exports_root=tmp_path)
+    demo = page.build_app(Settings(models_dir=tiny_models_dir), tiny_store, exports_root=tmp_path)
     events = {fn.api_name: fn for fn in demo.fns.values()}
     assert events["transcribe"].queue and events["transcribe"].concurrency_limit == "default"
     assert demo._queue.default_concurrency_limit == 1  # one transcription at a time (no public accessor)
@@ -236,23 +239,24 @@ def test_page_wiring(tiny_models_dir, tmp_path):
 # In-process: failures a CPU cannot produce, and unexpected bugs
 
 
-def test_gpu_out_of_memory_and_bugs_are_reported_per_file(monkeypatch, tmp_path, tiny_models_dir, audio):
-    import engine
-    import ui_page
+def test_gpu_out_of_memory_and_bugs_are_reported_per_file(monkeypatch, tmp_path, tiny_store, audio):
+    import offline_transcribe.batch as batch
+    from offline_transcribe import GpuOutOfMemoryError
+    from offline_transcribe.server import page
 
-    real = engine.transcribe_file
+    real = batch.transcribe_file
 
     def flaky(path, model_key, **kwargs):
         name = Path(path).name
         if name == "oom.wav":
-            raise engine.GpuOutOfMemoryError("The GPU ran out of memory while transcribing oom.wav.")
+            raise GpuOutOfMemoryError("The GPU ran out of memory while transcribing oom.wav.")
         if name == "bug.wav":
             raise ZeroDivisionError("internal detail")
         return real(path, model_key, **kwargs)
 
-    monkeypatch.setattr(engine, "transcribe_file", flaky)
+    monkeypatch.setattr(batch, "transcribe_file", flaky)
     files = [shutil.copy(audio["hello"], tmp_path / n) for n in ("oom.wav", "ok.wav", "bug.wav")]
-    handler = ui_page.TranscribeHandler(tiny_models_dir, tmp_path / "exports")
+    handler = page.TranscribeHandler(tiny_store, tmp_path / "exports")
     text, segments, downloads, stats, messages = handler(files, None, "parakeet", progress=lambda *a, **k: None)
 
     assert [row[1] for row in stats] == ["✗ failed", "✓ done", "✗ failed"]

@@ -15,15 +15,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from audio_io import (
-    SAMPLE_RATE,
-    AudioDecodeError,
-    AudioTooLongError,
-    audio_duration,
-    is_silent,
-    load_audio,
-    write_wav,
-)
+from offline_transcribe.audio import SAMPLE_RATE, audio_duration, is_silent, load_audio, write_wav
+from offline_transcribe.errors import AudioDecodeError, AudioTooLongError
 
 DURATION = 2.0
 AMPLITUDE = 0.5

@@ -155,13 +155,10 @@ def trained_app(tmp_path_factory, tiny_models_dir):
 
 def test_the_trained_model_s_words_appear_on_the_page(browser, trained_app, tmp_path):
     """Real words, not gibberish: speech in a held-out voice goes through upload, engine and page intact."""
-    import sys
-
     import numpy as np
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
     import synth_speech as ss
-    from audio_io import write_wav
+    from offline_transcribe.audio import write_wav
 
     rng = np.random.default_rng(7)
     audio, _ = ss.make_utterance(

@@ -1,4 +1,4 @@
-"""The engine with tiny real models: formats, long audio, window stitching, Canary windows, errors."""
+"""The transcriber and the backends with tiny real models: formats, long audio, stitching, Canary windows, errors."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import subprocess
 import numpy as np
 import pytest
 
-import engine
-import model_store
-from audio_io import SAMPLE_RATE, AudioDecodeError, write_wav
-from engine import LongAudioPolicy, plan_windows, quiet_cuts, stitch_windows, words_to_segments
-from transcript import Word
+import offline_transcribe.transcribe as transcribe_module
+from offline_transcribe import GpuOutOfMemoryError, LongAudioPolicy, ModelStore, Word
+from offline_transcribe.audio import SAMPLE_RATE, write_wav
+from offline_transcribe.backends.nemo_tdt import switch_attention
+from offline_transcribe.backends.windows import plan_windows, quiet_cuts, stitch_windows, words_to_segments
+from offline_transcribe.errors import AudioDecodeError
+from offline_transcribe.transcribe import transcribe_audio, transcribe_file
 
 
 def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
@@ -31,8 +33,8 @@ def wav(tmp_path_factory):
     return path
 
 
-def test_parakeet_result_has_text_words_segments_and_costs(tiny_models_dir, wav):
-    result = engine.transcribe_file(wav, "parakeet", models_dir=tiny_models_dir)
+def test_parakeet_result_has_text_words_segments_and_costs(tiny_store, wav):
+    result = transcribe_file(wav, "parakeet", store=tiny_store)
     assert result.model == "parakeet" and result.model_name == "Parakeet-TDT-0.6B-v2"
     assert result.audio_duration == pytest.approx(6.0, abs=0.01)
     assert result.device == "CPU" and result.timestamp_level == "word" and result.source == "clip.wav"
@@ -44,25 +46,25 @@ def test_parakeet_result_has_text_words_segments_and_costs(tiny_models_dir, wav)
 
 
 @pytest.mark.parametrize("fmt", ["flac", "mp3", "m4a", "ogg", "webm"])
-def test_each_container_gives_the_same_text_as_the_wav(tiny_models_dir, wav, tmp_path, fmt):
+def test_each_container_gives_the_same_text_as_the_wav(tiny_store, wav, tmp_path, fmt):
     """Lossless formats must match exactly; lossy codecs may differ only slightly on a random model."""
     out = tmp_path / f"clip.{fmt}"
     codec = {
         "flac": [], "mp3": ["-b:a", "192k"], "m4a": ["-b:a", "192k"], "ogg": ["-q:a", "8"], "webm": ["-b:a", "128k"]
     }
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), *codec[fmt], str(out)], check=True)
-    reference = engine.transcribe_file(wav, "parakeet", models_dir=tiny_models_dir)
-    result = engine.transcribe_file(out, "parakeet", models_dir=tiny_models_dir)
+    reference = transcribe_file(wav, "parakeet", store=tiny_store)
+    result = transcribe_file(out, "parakeet", store=tiny_store)
     if fmt == "flac":
         assert result.text == reference.text
     else:
         assert result.audio_duration == pytest.approx(reference.audio_duration, abs=0.1)
 
 
-def test_stereo_and_other_rates_are_converted(tiny_models_dir, wav, tmp_path):
+def test_stereo_and_other_rates_are_converted(tiny_store, wav, tmp_path):
     stereo = tmp_path / "stereo44k.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-ac", "2", "-ar", "44100", str(stereo)], check=True)
-    result = engine.transcribe_file(stereo, "parakeet", models_dir=tiny_models_dir)
+    result = transcribe_file(stereo, "parakeet", store=tiny_store)
     assert result.audio_duration == pytest.approx(6.0, abs=0.02)
 
 
@@ -70,35 +72,35 @@ def test_stereo_and_other_rates_are_converted(tiny_models_dir, wav, tmp_path):
     ("content", "phrase"),
     [(b"", "is empty"), (b"\x00\x01garbage" * 100, "could not be read as audio"), ("missing", "was not found")],
 )
-def test_unreadable_inputs_give_a_clear_message(tiny_models_dir, tmp_path, content, phrase):
+def test_unreadable_inputs_give_a_clear_message(tiny_store, tmp_path, content, phrase):
     path = tmp_path / "bad.wav"
     if content != "missing":
         path.write_bytes(content)
     with pytest.raises(AudioDecodeError, match=phrase):
-        engine.transcribe_file(path, "parakeet", models_dir=tiny_models_dir)
+        transcribe_file(path, "parakeet", store=tiny_store)
 
 
-def test_truncated_file_still_transcribes_what_it_has(tiny_models_dir, wav, tmp_path):
+def test_truncated_file_still_transcribes_what_it_has(tiny_store, wav, tmp_path):
     mp3 = tmp_path / "cut.mp3"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(mp3)], check=True)
     data = mp3.read_bytes()
     mp3.write_bytes(data[: len(data) // 2])
-    result = engine.transcribe_file(mp3, "parakeet", models_dir=tiny_models_dir)
+    result = transcribe_file(mp3, "parakeet", store=tiny_store)
     assert 1.0 < result.audio_duration < 5.0
 
 
 def test_silence_needs_no_model_and_says_so(tmp_path):
     path = tmp_path / "silence.wav"
     write_wav(path, np.zeros(SAMPLE_RATE * 3, dtype=np.float32))
-    result = engine.transcribe_file(path, "parakeet", models_dir=tmp_path / "no-models-needed")
+    result = transcribe_file(path, "parakeet", store=ModelStore(tmp_path / "no-models-needed"))
     assert result.text == "" and "silent" in result.notes[0]
 
 
-def test_long_audio_path_runs_and_restores_the_attention_settings(tiny_models_dir):
-    model = model_store.load_model("parakeet", tiny_models_dir)
+def test_long_audio_path_runs_and_restores_the_attention_settings(tiny_store):
+    model = tiny_store.load("parakeet").model
     before = (model.cfg.encoder.self_attention_model, list(model.cfg.encoder.att_context_size))
     policy = LongAudioPolicy(local_attention_above_s=5, window_above_s=15, window_s=8, overlap_s=2)
-    result = engine.transcribe_audio(speechlike(20.0), "parakeet", models_dir=tiny_models_dir, policy=policy)
+    result = transcribe_audio(speechlike(20.0), "parakeet", store=tiny_store, policy=policy)
     assert any("local attention" in n for n in result.notes) and any("windows" in n for n in result.notes)
     starts = [w.start for w in result.words]
     assert starts == sorted(starts)
@@ -125,14 +127,14 @@ def test_switching_attention_gives_the_model_nemo_s_own_switch_gives(tiny_source
     torch.manual_seed(0)
     ref.change_attention_model(target, [4, 4])
     torch.manual_seed(0)
-    engine.switch_attention(fast, target, [4, 4])
+    switch_attention(fast, target, [4, 4])
     assert fast.cfg.encoder == ref.cfg.encoder
     assert [type(layer.self_attn) for layer in fast.encoder.layers] == [type(lr.self_attn) for lr in ref.encoder.layers]
     assert _state_bytes(fast) == _state_bytes(ref)
 
 
-def test_attention_settings_are_restored_even_when_transcription_fails(tiny_models_dir, monkeypatch):
-    model = model_store.load_model("parakeet", tiny_models_dir)
+def test_attention_settings_are_restored_even_when_transcription_fails(tiny_store, monkeypatch):
+    model = tiny_store.load("parakeet").model
     before = model.cfg.encoder.self_attention_model
 
     def boom(*args, **kwargs):
@@ -142,31 +144,31 @@ def test_attention_settings_are_restored_even_when_transcription_fails(tiny_mode
     monkeypatch.setattr(model, "transcribe", boom)
     policy = LongAudioPolicy(local_attention_above_s=1)
     with pytest.raises(RuntimeError, match="simulated"):
-        engine.transcribe_audio(speechlike(3.0), "parakeet", models_dir=tiny_models_dir, policy=policy)
+        transcribe_audio(speechlike(3.0), "parakeet", store=tiny_store, policy=policy)
     assert model.cfg.encoder.self_attention_model == before
 
 
-def test_gpu_out_of_memory_is_a_readable_error_and_the_next_request_works(tiny_models_dir, monkeypatch):
+def test_gpu_out_of_memory_is_a_readable_error_and_the_next_request_works(tiny_store, monkeypatch):
     import torch
 
-    model = model_store.load_model("parakeet", tiny_models_dir)
+    model = tiny_store.load("parakeet").model
     real = model.transcribe
     freed = []
-    monkeypatch.setattr(model_store, "free_accelerator_memory", lambda: freed.append(1))
+    monkeypatch.setattr(transcribe_module, "free_accelerator_memory", lambda: freed.append(1))
 
     def oom_once(*args, **kwargs):
         monkeypatch.setattr(model, "transcribe", real)
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(model, "transcribe", oom_once)
-    with pytest.raises(engine.GpuOutOfMemoryError, match="ran out of memory") as info:
-        engine.transcribe_audio(speechlike(3.0), "parakeet", models_dir=tiny_models_dir, source="talk.wav")
+    with pytest.raises(GpuOutOfMemoryError, match="ran out of memory") as info:
+        transcribe_audio(speechlike(3.0), "parakeet", store=tiny_store, source="talk.wav")
     assert "talk.wav" in str(info.value) and freed == [1]
-    assert engine.transcribe_audio(speechlike(3.0), "parakeet", models_dir=tiny_models_dir).audio_duration == 3.0
+    assert transcribe_audio(speechlike(3.0), "parakeet", store=tiny_store).audio_duration == 3.0
 
 
-def test_canary_windows_are_bounded_cut_at_quiet_points_and_batched(tiny_models_dir, monkeypatch):
-    model = model_store.load_model("canary", tiny_models_dir)
+def test_canary_windows_are_bounded_cut_at_quiet_points_and_batched(tiny_store, monkeypatch):
+    model = tiny_store.load("canary").model
     batches = []
     real = model.generate
 
@@ -179,7 +181,7 @@ def test_canary_windows_are_bounded_cut_at_quiet_points_and_batched(tiny_models_
     assert LongAudioPolicy().canary_window_s == 40.0  # the model's trained length
     policy = LongAudioPolicy(canary_window_s=10.0)  # shorter windows keep this CPU test quick
     audio = speechlike(25.0)
-    result = engine.transcribe_audio(audio, "canary", models_dir=tiny_models_dir, policy=policy)
+    result = transcribe_audio(audio, "canary", store=tiny_store, policy=policy)
     lens = [n for b in batches for n in b]
     assert max(lens) <= 10 * SAMPLE_RATE and sum(lens) == 25 * SAMPLE_RATE
     assert len(lens) == len(quiet_cuts(audio, 10.0)) > 1

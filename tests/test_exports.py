@@ -9,8 +9,17 @@ import json
 import pysubs2
 import pytest
 
-from exports import EXPORT_FORMATS, safe_stem, to_csv, to_json, to_srt, to_txt, to_vtt, write_exports
-from transcript import Segment, Transcript, Word
+from offline_transcribe.exports import (
+    EXPORT_FORMATS,
+    safe_stem,
+    to_csv,
+    to_json,
+    to_srt,
+    to_txt,
+    to_vtt,
+    write_exports,
+)
+from offline_transcribe.types import Segment, Transcript, Word
 
 SEGMENTS = [
     Segment(0.0, 1.2346, "Hello, world.", (Word("Hello,", 0.0, 0.5), Word("world.", 0.6, 1.2346))),

@@ -1,4 +1,4 @@
-"""fast_load.restore_nemo: the same model as ASRModel.restore_from, and the store's errors for damaged files.
+"""nemo_archive.restore_nemo: the same model as ASRModel.restore_from, and the store's errors for damaged files.
 
 Correctness only; the speed and memory are measured by bench/bench_load_and_transcribe.py.
 """
@@ -18,12 +18,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-import fast_load
-import model_store
+import offline_transcribe.models.store as store_module
 from conftest import install_parakeet
-from model_files import ModelFilesInvalidError, read_manifest, sha256_file, write_manifest
-
-pytestmark = pytest.mark.usefixtures("fresh_model_cache")
+from offline_transcribe import ModelFilesInvalidError
+from offline_transcribe.loaders import nemo_archive, salm_checkpoint
+from offline_transcribe.loaders.no_init import skip_weight_init
+from offline_transcribe.models.files import read_manifest, sha256_file, write_manifest
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def words(model, audio) -> tuple[str, list]:
 def test_fast_restore_is_bit_identical_to_restore_from_and_transcribes_the_same(tiny_sources, private_tmpdir):
     nemo = tiny_sources["parakeet"]
     ref = restore_from(nemo)
-    fast = fast_load.restore_nemo(nemo, "cpu")
+    fast = nemo_archive.restore_nemo(nemo, "cpu")
     assert type(fast) is type(ref) and fast.training == ref.training
     assert OmegaConf.to_yaml(fast.cfg) == OmegaConf.to_yaml(ref.cfg)  # same keys, values and order
     assert_same_tensors(ref.state_dict(), fast.state_dict())
@@ -79,9 +79,9 @@ def test_fast_restore_is_bit_identical_to_restore_from_and_transcribes_the_same(
 def test_the_vocabulary_lists_are_left_to_the_tokenizer_and_come_back_the_same(tiny_sources, tmp_path):
     folder = tmp_path / "extracted"
     folder.mkdir()
-    fast_load._extract_small_members(fast_load.read_layout(tiny_sources["parakeet"]), folder)
-    full = OmegaConf.load(folder / fast_load.CONFIG_NAME)
-    light = fast_load._config_without_rebuilt_lists(folder / fast_load.CONFIG_NAME)
+    nemo_archive._extract_small_members(nemo_archive.read_layout(tiny_sources["parakeet"]), folder)
+    full = OmegaConf.load(folder / nemo_archive.CONFIG_NAME)
+    light = nemo_archive._config_without_rebuilt_lists(folder / nemo_archive.CONFIG_NAME)
     assert list(light) == list(full) and list(light.joint) == list(full.joint)  # same keys, same order
     assert list(light.labels) == [] and list(light.joint.vocabulary) == [] and len(full.joint.vocabulary) > 0
     light.labels, light.joint.vocabulary = full.labels, full.joint.vocabulary
@@ -91,10 +91,10 @@ def test_the_vocabulary_lists_are_left_to_the_tokenizer_and_come_back_the_same(t
 def test_if_nemo_stopped_rebuilding_the_lists_the_model_is_built_from_the_full_config(tiny_sources, monkeypatch):
     ref = restore_from(tiny_sources["parakeet"])
     builds = []
-    real_build = fast_load._build
-    monkeypatch.setattr(fast_load, "_build", lambda *a: builds.append(a[-1]) or real_build(*a))
-    monkeypatch.setattr(fast_load, "_rebuilt_lists_filled", lambda model: False)
-    fast = fast_load.restore_nemo(tiny_sources["parakeet"], "cpu")
+    real_build = nemo_archive._build
+    monkeypatch.setattr(nemo_archive, "_build", lambda *a: builds.append(a[-1]) or real_build(*a))
+    monkeypatch.setattr(nemo_archive, "_rebuilt_lists_filled", lambda model: False)
+    fast = nemo_archive.restore_nemo(tiny_sources["parakeet"], "cpu")
     assert [config is None for config in builds] == [False, True]
     assert OmegaConf.to_yaml(fast.cfg) == OmegaConf.to_yaml(ref.cfg)
     assert_same_tensors(ref.state_dict(), fast.state_dict())
@@ -108,14 +108,14 @@ def test_a_spoken_file_gives_the_same_words_and_times(tiny_sources, tmp_path):
     except (OSError, RuntimeError) as exc:  # no espeak-ng
         pytest.skip(f"espeak-ng not available: {exc}")
     nemo = tiny_sources["parakeet"]
-    assert words(fast_load.restore_nemo(nemo, "cpu").eval(), str(wav)) == words(restore_from(nemo).eval(), str(wav))
+    assert words(nemo_archive.restore_nemo(nemo, "cpu").eval(), str(wav)) == words(restore_from(nemo).eval(), str(wav))
 
 
 def test_weights_are_mapped_from_the_nemo_and_nothing_is_written_beside_it(tiny_sources, tmp_path):
     nemo = tmp_path / "models" / "parakeet.nemo"
     nemo.parent.mkdir()
     nemo.write_bytes(tiny_sources["parakeet"].read_bytes())
-    model = fast_load.restore_nemo(nemo, "cpu")
+    model = nemo_archive.restore_nemo(nemo, "cpu")
     assert sorted(p.name for p in nemo.parent.iterdir()) == ["parakeet.nemo"]
     maps = Path("/proc/self/maps").read_text()
     assert str(nemo) in maps  # the weights are views of a private mapping of the .nemo, not a copy
@@ -124,16 +124,16 @@ def test_weights_are_mapped_from_the_nemo_and_nothing_is_written_beside_it(tiny_
 
 def test_prefaulting_the_weights_finishes_and_changes_nothing(tiny_sources):
     nemo = tiny_sources["parakeet"]
-    fast = fast_load.restore_nemo(nemo, "cpu", prefault=True)
-    assert fast_load.wait_for_prefault(timeout=60)
-    lazy = fast_load.restore_nemo(nemo, "cpu", prefault=False)
+    fast = nemo_archive.restore_nemo(nemo, "cpu", prefault=True)
+    assert nemo_archive.wait_for_prefault(timeout=60)
+    lazy = nemo_archive.restore_nemo(nemo, "cpu", prefault=False)
     assert_same_tensors(fast.state_dict(), lazy.state_dict())
 
 
 def test_the_model_can_be_saved_again_like_a_restored_one(tiny_sources, tmp_path):
     """Artifacts (the tokenizer) are taken from the .nemo after a fast restore too."""
     nemo = tiny_sources["parakeet"]
-    fast = fast_load.restore_nemo(nemo, "cpu")
+    fast = nemo_archive.restore_nemo(nemo, "cpu")
     again = tmp_path / "again.nemo"
     fast.save_to(str(again))
     assert_same_tensors(restore_from(again).state_dict(), restore_from(nemo).state_dict())
@@ -141,9 +141,9 @@ def test_the_model_can_be_saved_again_like_a_restored_one(tiny_sources, tmp_path
 
 def test_without_memory_mapping_the_weights_are_read_and_still_identical(tiny_sources, monkeypatch):
     """The path taken for a GPU, or where torch's private loader changes: a plain torch.load of the member."""
-    monkeypatch.setattr(fast_load, "_private_load_supports_mmap", lambda: False)
+    monkeypatch.setattr(nemo_archive, "_private_load_supports_mmap", lambda: False)
     nemo = tiny_sources["parakeet"]
-    assert_same_tensors(fast_load.restore_nemo(nemo, "cpu").state_dict(), restore_from(nemo).state_dict())
+    assert_same_tensors(nemo_archive.restore_nemo(nemo, "cpu").state_dict(), restore_from(nemo).state_dict())
 
 
 def test_a_gzip_compressed_nemo_still_loads(tiny_sources, tmp_path):
@@ -151,21 +151,21 @@ def test_a_gzip_compressed_nemo_still_loads(tiny_sources, tmp_path):
     nemo = tiny_sources["parakeet"]
     packed = tmp_path / "old.nemo"
     packed.write_bytes(gzip.compress(nemo.read_bytes()))
-    assert not fast_load.is_plain_tar(packed)
-    assert_same_tensors(fast_load.restore_nemo(packed, "cpu").state_dict(), restore_from(nemo).state_dict())
+    assert not nemo_archive.is_plain_tar(packed)
+    assert_same_tensors(nemo_archive.restore_nemo(packed, "cpu").state_dict(), restore_from(nemo).state_dict())
 
 
-def test_the_store_loads_a_replaced_nemo_afresh(models_dir, tmp_path):
+def test_the_store_loads_a_replaced_nemo_afresh(store, models_dir, tmp_path):
     """Nothing derived from the .nemo is kept on disk, so a replaced file can never meet stale weights."""
     from tiny_models import build_tiny_parakeet
 
-    first = model_store.load_model("parakeet", models_dir)
+    first = store.load("parakeet").model
     other = tmp_path / "other.nemo"
     build_tiny_parakeet(other, seed=1)
     install_parakeet(models_dir, other)
     installed = sorted(p.name for p in models_dir.iterdir())
-    model_store.forget("parakeet", models_dir)
-    second = model_store.load_model("parakeet", models_dir)
+    store.unload("parakeet")
+    second = store.load("parakeet").model
     assert sorted(p.name for p in models_dir.iterdir()) == installed
     assert_same_tensors(second.state_dict(), restore_from(other).state_dict())
     assert not torch.equal(first.encoder.layers[0].self_attn.linear_q.weight,
@@ -177,7 +177,7 @@ def test_the_store_loads_a_replaced_nemo_afresh(models_dir, tmp_path):
 
 
 def weights_range(nemo: Path) -> tuple[int, int]:
-    layout = fast_load.read_layout(nemo)
+    layout = nemo_archive.read_layout(nemo)
     return layout.weights_offset, layout.weights_size
 
 
@@ -211,13 +211,13 @@ def record_in_manifest(models_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("how", ["zip header", "zip directory", "pickle"])
-def test_damaged_weights_are_reported_by_the_store_as_invalid_files(models_dir, private_tmpdir, how):
+def test_damaged_weights_are_reported_by_the_store_as_invalid_files(store, models_dir, private_tmpdir, how):
     path = models_dir / "parakeet.nemo"
     damage(path, how)
     record_in_manifest(models_dir)
     before = sorted(p.name for p in models_dir.iterdir())
     with pytest.raises(ModelFilesInvalidError) as info:
-        model_store.load_model("parakeet", models_dir)
+        store.load("parakeet")
     message = str(info.value)
     assert str(path) in message and "--only parakeet" in message and "--force" in message
     assert sorted(p.name for p in models_dir.iterdir()) == before  # nothing half-made beside it
@@ -225,16 +225,16 @@ def test_damaged_weights_are_reported_by_the_store_as_invalid_files(models_dir, 
 
 
 @pytest.mark.parametrize("how", ["truncated weights", "truncated headers"])
-def test_a_nemo_truncated_after_the_start_up_check_is_reported_as_invalid(models_dir, private_tmpdir, monkeypatch,
-                                                                          how):
+def test_a_nemo_truncated_after_the_start_up_check_is_reported_as_invalid(store, models_dir, private_tmpdir,
+                                                                          monkeypatch, how):
     """The start-up check catches truncation; if the file is cut after it, the loader's own check does."""
     path = models_dir / "parakeet.nemo"
     damage(path, how)
     record_in_manifest(models_dir)
-    monkeypatch.setattr(model_store, "validate_local_models", lambda *args, **kwargs: models_dir)
+    monkeypatch.setattr(store_module, "validate_local_models", lambda *args, **kwargs: models_dir)
     before = sorted(p.name for p in models_dir.iterdir())
     with pytest.raises(ModelFilesInvalidError) as info:
-        model_store.load_model("parakeet", models_dir)
+        store.load("parakeet")
     assert str(path) in str(info.value) and "truncated" in str(info.value)
     assert sorted(p.name for p in models_dir.iterdir()) == before
     assert list(private_tmpdir.iterdir()) == []
@@ -260,12 +260,12 @@ def test_restore_nemo_raises_what_restore_from_raises(tiny_sources, tmp_path, ho
     with pytest.raises(error):
         restore_from(nemo)
     with pytest.raises(error):
-        fast_load.restore_nemo(nemo, "cpu")
+        nemo_archive.restore_nemo(nemo, "cpu")
 
 
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
-        fast_load.restore_nemo(tmp_path / "nowhere.nemo", "cpu")
+        nemo_archive.restore_nemo(tmp_path / "nowhere.nemo", "cpu")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ def test_skip_weight_init_is_limited_to_its_thread_and_undone():
         seen["other"] = torch.nn.init.ones_(torch.zeros(3))
         seen["other hf"] = TORCH_INIT_FUNCTIONS["ones_"](torch.zeros(3))
 
-    with fast_load.skip_weight_init():
+    with skip_weight_init():
         here = torch.nn.init.ones_(torch.zeros(3))
         here_hf = TORCH_INIT_FUNCTIONS["ones_"](torch.zeros(3))
         worker = threading.Thread(target=other_thread)
@@ -318,16 +318,16 @@ def assert_same_salm(ref, fast) -> None:
     assert salm_answer(fast) == salm_answer(ref)
 
 
-def test_the_store_s_canary_is_the_model_salm_from_pretrained_gives(tiny_sources, models_dir):
+def test_the_store_s_canary_is_the_model_salm_from_pretrained_gives(tiny_sources, store):
     ref = salm_from_pretrained(tiny_sources["canary"])
-    store = model_store.load_model("canary", models_dir)  # no random init, weights copied in from the file
-    assert_same_salm(ref, store)
+    fast = store.load("canary").model  # no random init, weights copied in from the file
+    assert_same_salm(ref, fast)
 
 
 def test_canary_in_bfloat16_is_from_pretrained_s_model_cast(tiny_sources):
     """The path ``--half`` takes on a GPU (cast first, then the weights copied in), here on the CPU."""
     ref = salm_from_pretrained(tiny_sources["canary"], dtype=torch.bfloat16)
-    fast = fast_load.restore_salm(tiny_sources["canary"], "cpu", torch.bfloat16)
+    fast = salm_checkpoint.restore_salm(tiny_sources["canary"], "cpu", torch.bfloat16)
     assert next(fast.parameters()).dtype == torch.bfloat16
     assert_same_salm(ref, fast)
 
@@ -336,7 +336,7 @@ def test_canary_in_bfloat16_is_from_pretrained_s_model_cast(tiny_sources):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_canary_goes_to_the_gpu_as_from_pretrained_s_model_would(tiny_sources, dtype):
     ref = salm_from_pretrained(tiny_sources["canary"], "cuda", dtype)
-    fast = fast_load.restore_salm(tiny_sources["canary"], "cuda", dtype)
+    fast = salm_checkpoint.restore_salm(tiny_sources["canary"], "cuda", dtype)
     assert next(fast.parameters()).device.type == "cuda"
     assert_same_salm(ref, fast)
 
@@ -360,13 +360,13 @@ def test_a_salm_checkpoint_that_does_not_fit_is_refused_before_copying(tiny_sour
     save_file(state, str(weights), metadata={"format": "pt"})
     expected = {"missing": "model weights are not in the file", "unexpected": "fit nothing in the model",
                 "misshapen": f"have another shape in the file (e.g. {key}"}[damage]
-    with pytest.raises(fast_load.CheckpointMismatchError, match=re.escape(expected)):
-        fast_load.restore_salm(folder, "cpu", torch.float32)
+    with pytest.raises(salm_checkpoint.CheckpointMismatchError, match=re.escape(expected)):
+        salm_checkpoint.restore_salm(folder, "cpu", torch.float32)
 
 
 def test_byte_range_reads_only_its_window():
     data = bytes(range(100))
-    window = fast_load._ByteRange(io.BytesIO(data), 10, 20)
+    window = nemo_archive._ByteRange(io.BytesIO(data), 10, 20)
     assert window.read() == data[10:30]
     assert window.seek(-5, io.SEEK_END) == 15 and window.read(100) == data[25:30]
     window.seek(3)
@@ -377,6 +377,6 @@ def test_byte_range_reads_only_its_window():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fast_restore_on_the_gpu_matches_restore_from(tiny_sources):
     nemo = tiny_sources["parakeet"]
-    fast = fast_load.restore_nemo(nemo, "cuda")
+    fast = nemo_archive.restore_nemo(nemo, "cuda")
     assert all(t.is_cuda for t in fast.state_dict().values())
     assert_same_tensors(restore_from(nemo, "cuda").state_dict(), fast.state_dict())

@@ -620,6 +620,7 @@ def test_file_routes_serve_no_private_file(app, app_tmp, tiny_models_dir):
         "manifest": tiny_models_dir / "manifest.json",
         "source": PROJECT_DIR / "transcribe_ui.py",
         "store": PROJECT_DIR / "model_store.py",
+        "package": PROJECT_DIR / "offline_transcribe" / "models" / "store.py",
         "passwd": Path("/etc/passwd"),
     }
     up = "../" * (len(Path(uploaded).parts) + 2)  # far enough from the upload folder to reach /
@@ -708,14 +709,15 @@ def test_refused_upload_leaves_nothing_behind(app, app_tmp):
 
 
 def test_cache_age_setting(monkeypatch):
-    import ui_page
+    from offline_transcribe import Settings, config
 
-    monkeypatch.delenv(ui_page.CACHE_TTL_ENV, raising=False)
-    assert ui_page.delete_cache_setting() == ui_page.DELETE_CACHE == (1800, 3600)
+    monkeypatch.delenv(config.CACHE_TTL_ENV, raising=False)
+    assert config.cache_setting() == config.DELETE_CACHE == (1800, 3600) == Settings.from_env().delete_cache
     for value, expected in {"6": (3, 6), "1": (1, 1), "86400": (1800, 86400), "0": (1800, 3600),
                             "soon": (1800, 3600), " ": (1800, 3600)}.items():
-        monkeypatch.setenv(ui_page.CACHE_TTL_ENV, value)
-        assert ui_page.delete_cache_setting() == expected, value
+        monkeypatch.setenv(config.CACHE_TTL_ENV, value)
+        assert config.cache_setting() == expected, value
+        assert Settings.from_env().delete_cache == expected, value
 
 
 def kept_content(folder: Path) -> list[Path]:

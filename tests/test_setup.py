@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from fake_hub import FakeHub, hub_client_env
-from model_files import MODELS, check_local_models, read_manifest, sha256_file
-from setup_local_models import human
+from offline_transcribe.models.files import check_local_models, read_manifest, sha256_file
+from offline_transcribe.models.registry import MODELS
+from offline_transcribe.setup.staging import human
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCRIPT = "setup_local_models.py"
@@ -56,12 +57,12 @@ class Published:
 
 
 def publish_tiny_models(hub: FakeHub, sources: dict[str, Path]) -> Published:
-    """Publish the tiny models under the registry's repo ids; Parakeet and Qwen at the registry's pinned commits."""
+    """Publish the tiny models under the registry's repo ids, at the registry's pinned commits."""
     nemo, salm = sources["parakeet"], sources["canary"]
     parakeet = hub.commit(
         PARAKEET.repo_id, {PARAKEET.hub_filename: nemo, "README.md": b"# tiny parakeet\n"}, sha=PARAKEET.revision
     )
-    canary = hub.commit(CANARY.repo_id, {name: salm / name for name in CANARY_FILES})
+    canary = hub.commit(CANARY.repo_id, {name: salm / name for name in CANARY_FILES}, sha=CANARY.revision)
     qwen = hub.commit(
         CANARY.llm_repo_id, {name: salm / local for name, local in QWEN_FILES.items()}, sha=CANARY.llm_revision
     )
@@ -250,7 +251,7 @@ def test_new_commit_on_main_changes_nothing_for_a_pinned_setup(
     output = setup.run()
     assert output.count("already set up") == 2 and hub.file_downloads() == []
 
-    # --force fetches the pinned commit again (Canary: the commit recorded at its first setup), not main's.
+    # --force fetches the pinned commits again, not main's.
     hub.clear_log()
     output = setup.run("--force")
     assert sorted(hub.file_downloads()) == sorted(
@@ -263,6 +264,41 @@ def test_new_commit_on_main_changes_nothing_for_a_pinned_setup(
     assert new_parakeet not in output and new_canary not in output
     assert assert_matches_published(setup.models_dir, published, "parakeet")["revision"] == published.parakeet
     assert assert_matches_published(setup.models_dir, published, "canary")["revision"] == published.canary
+
+
+def requested_revisions(hub: FakeHub) -> set[str]:
+    """Every revision the client named in its requests (``/api/models/R/revision/REV``, ``/R/resolve/REV/F``)."""
+    seen = set()
+    for _, path in hub.requests:
+        parts = path.split("?")[0].strip("/").split("/")
+        for marker in ("revision", "resolve", "tree"):
+            if marker in parts[:-1]:
+                seen.add(parts[parts.index(marker) + 1])
+    return seen
+
+
+def test_setup_asks_the_hub_for_the_pinned_commits_only_never_main(setup: Setup, hub: FakeHub,
+                                                                   published: Published) -> None:
+    hub.commit(CANARY.repo_id, {"README.md": b"a newer main\n"})  # main moves on: must not matter
+    setup.run()
+    pins = {spec.revision for spec in MODELS.values() if spec.required} | {CANARY.llm_revision}
+    assert requested_revisions(hub) == pins
+    assert "main" not in requested_revisions(hub)
+
+
+def test_a_pinned_commit_the_hub_does_not_know_fails_setup_saying_so(
+    tmp_path: Path, tiny_sources: dict[str, Path]
+) -> None:
+    with FakeHub(tmp_path / "hub-storage") as hub:
+        salm = tiny_sources["canary"]
+        other = hub.commit(CANARY.repo_id, {name: salm / name for name in CANARY_FILES})  # only another commit
+        setup = Setup(tmp_path / "local_models", hub.endpoint, tmp_path / "hf-home")
+        output = setup.run("--only", "canary", expect=1)
+    assert "Canary-Qwen-2.5B: setup failed." in output
+    assert f"{CANARY.repo_id} has no revision {CANARY.revision!r} on the hub" in output
+    assert "the commit this app is pinned to" in output and "--from PATH" in output
+    assert other not in output and hub.file_downloads() == []
+    assert not (setup.models_dir / "canary").exists()
 
 
 def test_revision_main_resolves_to_the_full_commit_sha(
@@ -331,7 +367,7 @@ def test_copy_in_the_hub_cache_is_adopted_without_download(
     cache = str(setup.hf_home / "hub")
     wanted = [
         (PARAKEET.repo_id, PARAKEET.hub_filename, PARAKEET.revision, cache),
-        *((CANARY.repo_id, name, None, cache) for name in CANARY_FILES),  # Canary is not pinned: main
+        *((CANARY.repo_id, name, CANARY.revision, cache) for name in CANARY_FILES),
         *((CANARY.llm_repo_id, name, CANARY.llm_revision, cache) for name in QWEN_FILES),
     ]
     subprocess.run(
@@ -543,3 +579,4 @@ def test_published_hashes_are_the_tiny_models(published: Published, tiny_sources
     nemo = tiny_sources["parakeet"].read_bytes()
     assert published.sha256["parakeet.nemo"] == hashlib.sha256(nemo).hexdigest()
     assert published.parakeet == PARAKEET.revision and published.qwen == CANARY.llm_revision
+    assert published.canary == CANARY.revision

@@ -44,7 +44,10 @@ from test_setup import (
 )
 
 from fake_hub import FakeHub
-from model_files import MODELS, check_local_models, sha256_file
+from offline_transcribe.models.files import check_local_models, sha256_file
+from offline_transcribe.models.registry import MODELS, required_keys
+
+REQUIRED = required_keys()  # the models a plain run sets up
 
 pytestmark = pytest.mark.slow
 
@@ -185,8 +188,8 @@ def plan_trial(
         kind = rng.choice(("download", "force"))
     else:
         kind = rng.choice(("download", "force", "adopt"))
-    key = rng.choice(sorted(MODELS))
-    keys = [key] if kind == "adopt" else rng.choice(([key], list(MODELS)))  # one model, or both (Parakeet first)
+    key = rng.choice(sorted(REQUIRED))
+    keys = [key] if kind == "adopt" else rng.choice(([key], REQUIRED))  # one model, or both (Parakeet first)
     if kind == "download" and set(keys) <= lane.complete:
         kind = "force"  # a plain run would have nothing to do
     if kind == "adopt":
@@ -205,7 +208,7 @@ def plan_trial(
 def pick_source(rng: random.Random, lane: Lane, key: str, candidates: list[Path]) -> Path:
     """A copy to adopt: one that differs from the installed model if there is one (a real replacement)."""
     if key in lane.complete:
-        name = "config.json" if MODELS[key].kind == "salm" else ""
+        name = "config.json" if MODELS[key].is_folder else ""
         installed = sha256_file(MODELS[key].path(lane.setup.models_dir) / name)
         others = [c for c in candidates if sha256_file(c / name) != installed]
         if others:
@@ -327,12 +330,13 @@ def sources(tiny_sources: dict[str, Path], tmp_path_factory: pytest.TempPathFact
         "canary": salm_variant(tiny_sources["canary"], folder / "variant-salm"),
     }
     known: dict[str, set[str]] = {}
-    for key, spec in MODELS.items():
+    for key in REQUIRED:
+        spec = MODELS[key]
         for source in (tiny_sources[key], variants[key]):
             for rel in spec.required_files():
-                inner = rel.split("/", 1)[1] if spec.kind == "salm" else ""
+                inner = rel.split("/", 1)[1] if spec.is_folder else ""
                 known.setdefault(rel, set()).add(sha256_file(source / inner))
-    return Sources({key: [tiny_sources[key], variants[key]] for key in MODELS}, known)
+    return Sources({key: [tiny_sources[key], variants[key]] for key in REQUIRED}, known)
 
 
 @pytest.fixture
@@ -368,7 +372,7 @@ def test_killed_setup_never_leaves_a_partial_model(
         tally.kinds[plan.kind] += 1
         tally.killed_during[phase] += 1
         lane.complete, outcomes = set(), []
-        for key in MODELS:
+        for key in REQUIRED:
             outcome, why = classify(lane.setup.models_dir, key, known)
             tally.outcomes[outcome] += 1
             outcomes.append(f"{key}={outcome}")
@@ -388,7 +392,7 @@ def test_killed_setup_never_leaves_a_partial_model(
     assert len(set(STEPS) & set(tally.killed_during)) >= len(STEPS) - 2, summary  # kills spread over the steps
     for lane in lanes:  # a normal run repairs whatever the last kill left, and the result verifies
         assert "Done." in lane.setup.run()
-        verify_with_script(lane, list(MODELS))
+        verify_with_script(lane, REQUIRED)
         assert not work_folders(lane)
 
 
@@ -396,7 +400,7 @@ def installed_version(lane: Lane, key: str, candidates: list[Path]) -> int | Non
     """Which of ``candidates`` is the complete, recorded model in ``lane`` (None: none is)."""
     if check_local_models(lane.setup.models_dir, [key]):
         return None
-    name = "config.json" if MODELS[key].kind == "salm" else ""
+    name = "config.json" if MODELS[key].is_folder else ""
     installed = sha256_file(MODELS[key].path(lane.setup.models_dir) / name)
     return next(i for i, c in enumerate(candidates) if sha256_file(c / name) == installed)
 
@@ -408,7 +412,7 @@ def test_kill_before_every_step_of_replacing_a_model(sources: Sources, tmp_path:
     rng = random.Random(SEED + 1)
     tally = Tally()
     started, on_target = time.monotonic(), 0
-    for key in MODELS:
+    for key in REQUIRED:
         candidates = sources.candidates[key]
         lane = Lane(Setup(tmp_path / key / "local_models", closed_endpoint(), tmp_path / key / "hf-home"),
                     tmp_path / key / "trace.txt")

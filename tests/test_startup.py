@@ -85,6 +85,7 @@ def test_bad_format_is_a_usage_error(tmp_path):
 
 def test_the_start_up_check_does_not_wait_for_gradio():
     """Gradio (seconds to import) is imported only once the model files have passed the check."""
-    code = "import sys, transcribe_ui; print(sorted(m for m in ('gradio', 'ui_page') if m in sys.modules))"
+    code = ("import sys, transcribe_ui; "
+            "print(sorted(m for m in ('gradio', 'offline_transcribe.server.page') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

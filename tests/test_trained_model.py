@@ -2,9 +2,9 @@
 
 The model was trained by ``training/train_tiny_parakeet.py`` on espeak-ng speech (see ``training/README.md``).
 Everything here goes through the app: the fixture is adopted into a models folder the way
-``setup_local_models.py --from`` does it, and audio is transcribed with ``engine.transcribe_audio`` /
-``engine.transcribe_file``. Test speech uses the held-out voices and speed (never seen in training), and
-every word's true onset is known, so wrong resampling, offsets, lost or doubled words at window seams and
+``setup_local_models.py --from`` does it, and audio is transcribed with ``transcribe_audio`` /
+``transcribe_file`` through a ``ModelStore``. Test speech uses the held-out voices and speed (never seen in
+training), and every word's true onset is known, so wrong resampling, offsets, lost or doubled words at window seams and
 shifted timestamps show up as failures.
 """
 
@@ -16,7 +16,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,10 +23,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "training"))
+import synth_speech as ss
+from offline_transcribe import LongAudioPolicy, ModelStore
 
-import synth_speech as ss  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 FIXTURE = REPO / "tests/data/tiny_words_tdt.nemo"
 FIGURES = REPO / "tests/data/tiny_words_tdt.json"
@@ -107,21 +106,23 @@ def clip_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def words_models_dir(tmp_path_factory) -> Path:
-    """A models folder with the fixture adopted as ``parakeet`` (like ``setup_local_models.py --from``)."""
+def words_store(tmp_path_factory):
+    """A store over a models folder with the fixture adopted as ``parakeet`` (like ``setup_local_models.py --from``)."""
     from conftest import install_parakeet
 
     out = tmp_path_factory.mktemp("models")
     install_parakeet(out, FIXTURE)
-    return out
+    store = ModelStore(out)
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")
 def engine():
-    """The app's engine module."""
-    import engine as engine_module
+    """The app's transcriber (``transcribe_file``, ``transcribe_audio``) and its options."""
+    import offline_transcribe.transcribe as transcribe_module
 
-    return engine_module
+    return transcribe_module
 
 
 @pytest.fixture(scope="session")
@@ -137,10 +138,10 @@ def heldout(clip_cache) -> list[tuple[np.ndarray, list[ss.WordTiming]]]:
 
 
 @pytest.fixture(scope="session")
-def heldout_transcripts(engine, words_models_dir, heldout) -> list:
+def heldout_transcripts(engine, words_store, heldout) -> list:
     """The held-out utterances through ``engine.transcribe_audio`` (the short path)."""
     with one_torch_thread():
-        return [engine.transcribe_audio(audio, "parakeet", models_dir=words_models_dir) for audio, _ in heldout]
+        return [engine.transcribe_audio(audio, "parakeet", store=words_store) for audio, _ in heldout]
 
 
 @pytest.fixture(scope="session")
@@ -186,7 +187,7 @@ def test_heldout_word_onsets(heldout, heldout_transcripts):
 
 
 @needs_espeak
-def test_long_file_windows_and_local_attention(engine, words_models_dir, long_file):
+def test_long_file_windows_and_local_attention(engine, words_store, long_file):
     """A 10-minute file through local attention + overlapping windows reads like its utterances read alone.
 
     * WER of the whole file is within 1 point of the WER of its utterances transcribed one by one;
@@ -197,9 +198,9 @@ def test_long_file_windows_and_local_attention(engine, words_models_dir, long_fi
     audio, timings = long_file
     duration = len(audio) / ss.SAMPLE_RATE
     assert duration >= LONG_MINUTES * 60
-    policy = engine.LongAudioPolicy(**LONG_POLICY)
+    policy = LongAudioPolicy(**LONG_POLICY)
     with one_torch_thread():
-        tr = engine.transcribe_audio(audio, "parakeet", models_dir=words_models_dir, policy=policy)
+        tr = engine.transcribe_audio(audio, "parakeet", store=words_store, policy=policy)
     assert tr.audio_duration == pytest.approx(duration, abs=0.1)
     notes = " ".join(tr.notes).lower()
     assert "local" in notes and "window" in notes, tr.notes
@@ -211,7 +212,7 @@ def test_long_file_windows_and_local_attention(engine, words_models_dir, long_fi
         for utt in utterances:
             a = max(0, int((utt[0].start - 0.3) * ss.SAMPLE_RATE))
             b = min(len(audio), int((utt[-1].end + 0.3) * ss.SAMPLE_RATE))
-            short = engine.transcribe_audio(audio[a:b], "parakeet", models_dir=words_models_dir)
+            short = engine.transcribe_audio(audio[a:b], "parakeet", store=words_store)
             short_hyps.append(words_of(short.text))
     refs = [[t.word for t in utt] for utt in utterances]
     short_wer = ss.word_error_rate([" ".join(r) for r in refs], [" ".join(h) for h in short_hyps])
@@ -282,11 +283,11 @@ def format_files(tmp_path_factory, clip_cache) -> tuple[dict[str, Path], list[ss
 @needs_espeak
 @needs_ffmpeg
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_formats_give_the_same_words(engine, words_models_dir, format_files, fmt):
+def test_formats_give_the_same_words(engine, words_store, format_files, fmt):
     """Container, codec, channel count and sample rate change neither the words nor their times."""
     files, timings, duration = format_files
     with one_torch_thread():
-        tr = engine.transcribe_file(files[fmt], "parakeet", models_dir=words_models_dir)
+        tr = engine.transcribe_file(files[fmt], "parakeet", store=words_store)
     assert words_of(tr.text) == [t.word for t in timings]
     assert tr.audio_duration == pytest.approx(duration, abs=0.1)
     errors = onset_errors(timings, tr.words)

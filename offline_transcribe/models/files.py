@@ -1,7 +1,8 @@
-"""What the local model files are: the registry, where they live, the manifest, and their checks.
+"""The model files on disk: paths, the manifest written by setup, and the checks that run before a load.
 
-This module imports nothing heavy and sets no environment, so both the app (offline) and
-``setup_local_models.py`` (online, once) can use it.
+This is the file layer: it knows how each storage format (one ``.nemo`` archive, or a checkpoint folder) looks
+on disk, and nothing about how a model runs. It imports nothing heavy and sets no environment, so both the app
+(offline) and the setup script (online, once) use it.
 """
 
 from __future__ import annotations
@@ -12,135 +13,14 @@ import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from errors import AppError
+from ..config import GUIDE, SETUP_SCRIPT, is_default_models_dir, resolve_models_dir
+from ..errors import ModelFilesInvalidError, ModelsMissingError
+from .registry import MODELS, ModelSpec, get_spec, required_keys
 
-PROJECT_DIR = Path(__file__).resolve().parent
-DEFAULT_MODELS_DIR = PROJECT_DIR / "local_models"
-MODELS_DIR_ENV = "LOCAL_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
 VERIFIED_STAMP = ".verified.json"  # files whose sha256 was checked, by size/mtime/inode
 MANIFEST_FORMAT = 1
-SETUP_SCRIPT = "setup_local_models.py"
-GUIDE = "user-model-setup-guide.md"
-
-# Files a SALM folder needs to load offline: NeMo's wrapper config and weights, the LLM tokenizer
-# at the root, and the LLM config under llm_backbone/ (speechlm2/parts/hf_hub.py).
-SALM_REQUIRED_FILES = (
-    "config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "llm_backbone/config.json",
-)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model the app can use: where it comes from and how it is stored and loaded."""
-
-    key: str
-    display_name: str
-    repo_id: str
-    revision: str | None  # pinned commit SHA on the hub; None: pinned at first setup
-    local_name: str  # file or folder name inside the models folder
-    kind: Literal["nemo", "salm"]  # .nemo archive for ASRModel.restore_from, or a SALM folder
-    summary: str
-    hub_filename: str = ""  # for "nemo": the published .nemo file in the repo
-    llm_repo_id: str = ""  # for "salm": where the LLM tokenizer and config come from
-    llm_revision: str | None = None
-
-    def path(self, models_dir: str | os.PathLike | None = None) -> Path:
-        """The model's file (``.nemo``) or folder (SALM) inside ``models_dir``."""
-        return resolve_models_dir(models_dir) / self.local_name
-
-    def required_files(self) -> tuple[str, ...]:
-        """Paths, relative to the models folder, that must exist for this model to load."""
-        if self.kind == "nemo":
-            return (self.local_name,)
-        return tuple(f"{self.local_name}/{name}" for name in SALM_REQUIRED_FILES)
-
-    def setup_command(self) -> str:
-        """The command that (re)creates this model's files."""
-        return f"python {SETUP_SCRIPT} --only {self.key}"
-
-
-MODELS: dict[str, ModelSpec] = {
-    spec.key: spec
-    for spec in (
-        ModelSpec(
-            key="parakeet",
-            display_name="Parakeet-TDT-0.6B-v2",
-            repo_id="nvidia/parakeet-tdt-0.6b-v2",
-            revision="ae9ad07059c7c739ffaf932226a8fe64ae2620b0",
-            local_name="parakeet.nemo",
-            kind="nemo",
-            hub_filename="parakeet-tdt-0.6b-v2.nemo",
-            summary="English, fastest; punctuation, capitals, word and segment timestamps.",
-        ),
-        ModelSpec(
-            key="canary",
-            display_name="Canary-Qwen-2.5B",
-            repo_id="nvidia/canary-qwen-2.5b",
-            revision=None,
-            local_name="canary",
-            kind="salm",
-            llm_repo_id="Qwen/Qwen3-1.7B",
-            llm_revision="70d244cc86ccca08cf5af4e1e306ecf908b1ad5e",
-            summary="English, most accurate; slower; timestamps per window (up to 40 s), not per word.",
-        ),
-    )
-}
-DEFAULT_MODEL = "parakeet"
-
-
-def resolve_models_dir(models_dir: str | os.PathLike | None = None) -> Path:
-    """The models folder: ``models_dir``, else ``$LOCAL_MODELS_DIR``, else ``local_models/`` beside the scripts."""
-    chosen = models_dir or os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR
-    return Path(chosen).expanduser().resolve()
-
-
-def get_spec(key: str) -> ModelSpec:
-    """The registry entry for ``key``, with a clear message for an unknown name."""
-    try:
-        return MODELS[key]
-    except KeyError:
-        raise UnknownModelError(f"Unknown model {key!r}. Choose one of: {', '.join(MODELS)}.") from None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Errors
-
-
-class LocalModelError(AppError):
-    """A problem with the model files in the models folder."""
-
-
-class UnknownModelError(LocalModelError, KeyError):
-    """A model name that is not in the registry."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
-
-
-class ModelsMissingError(LocalModelError, FileNotFoundError):
-    """One or more model files are not in the models folder."""
-
-    def __init__(self, message: str, missing: list[Path]):
-        super().__init__(message)
-        self.missing = missing
-
-    def __str__(self) -> str:  # FileNotFoundError would format (errno, strerror)
-        return str(self.args[0])
-
-
-class ModelFilesInvalidError(LocalModelError):
-    """Model files are present but damaged, incomplete, or disagree with the manifest."""
-
-    def __init__(self, message: str, paths: list[Path]):
-        super().__init__(message)
-        self.paths = paths
 
 
 @dataclass(frozen=True)
@@ -155,7 +35,7 @@ class Problem:
 
 def models_dir_option(models_dir: Path) -> str:
     """`` --models-dir DIR`` when the folder is not the default, for commands shown to the user."""
-    return "" if models_dir == DEFAULT_MODELS_DIR.resolve() else f" --models-dir {models_dir}"
+    return "" if is_default_models_dir(models_dir) else f" --models-dir {models_dir}"
 
 
 def format_problems(problems: list[Problem], models_dir: Path) -> str:
@@ -263,7 +143,7 @@ def sha256_file(path: Path, chunk_size: int = 8 << 20) -> str:
 def model_files_on_disk(spec: ModelSpec, models_dir: Path) -> list[str]:
     """Every file of a model as it is on disk, relative to the models folder (sorted)."""
     root = models_dir / spec.local_name
-    if spec.kind == "nemo":
+    if not spec.is_folder:
         return [spec.local_name]
     return sorted(str(p.relative_to(models_dir)) for p in root.rglob("*") if p.is_file())
 
@@ -295,7 +175,7 @@ def check_model(spec: ModelSpec, models_dir: Path, manifest: dict, deep: bool = 
     """Problems with one model's files: presence, kind, sizes against the manifest, and (``deep``) sha256."""
     root = models_dir / spec.local_name
     problems: list[Problem] = []
-    if spec.kind == "nemo":
+    if not spec.is_folder:
         if root.is_dir():
             return [Problem(spec.key, root, "this should be a .nemo file but is a folder", missing=False)]
         if not root.exists():
@@ -333,7 +213,7 @@ def check_model(spec: ModelSpec, models_dir: Path, manifest: dict, deep: bool = 
             expected = f"{info.get('size'):,}" if isinstance(info.get("size"), int) else "?"
             message = f"size is {size:,} bytes, the manifest says {expected}"
             problems.append(Problem(spec.key, path, message, missing=False))
-    if spec.kind == "nemo" and not problems:
+    if not spec.is_folder and not problems:
         reason = check_nemo_archive(root)
         if reason:
             problems.append(Problem(spec.key, root, reason, missing=False))
@@ -384,9 +264,12 @@ def verify_content(spec: ModelSpec, models_dir: Path, entry: dict, trust_stamps:
 def check_local_models(
     models_dir: str | os.PathLike | None = None, keys: list[str] | tuple[str, ...] | None = None, deep: bool = False
 ) -> list[Problem]:
-    """Every problem with the local models, without raising. Fast unless ``deep`` (which re-hashes every file)."""
+    """Every problem with the local models (``keys``, default: the required ones), without raising.
+
+    Fast unless ``deep`` (which re-hashes every file).
+    """
     root = resolve_models_dir(models_dir)
-    specs = [get_spec(k) for k in (keys or MODELS)]
+    specs = [get_spec(k) for k in (keys or required_keys())]
     if not root.is_dir():
         return [Problem(s.key, s.path(root), "the models folder does not exist", missing=True) for s in specs]
     try:
@@ -415,3 +298,32 @@ def validate_local_models(
     if any(p.missing for p in problems):
         raise ModelsMissingError(message, [p.path for p in problems if p.missing])
     raise ModelFilesInvalidError(message, [p.path for p in problems])
+
+
+def installed_keys(models_dir: str | os.PathLike | None = None) -> list[str]:
+    """The models whose files pass the fast checks, in registry order."""
+    problems = check_local_models(resolve_models_dir(models_dir), list(MODELS))
+    if any(p.key not in MODELS for p in problems):  # the manifest itself is unreadable: nothing counts
+        return []
+    broken = {p.key for p in problems}
+    return [key for key in MODELS if key not in broken]
+
+
+def corrupt_files_error(spec: ModelSpec, path: Path, reason: str, root: Path) -> ModelFilesInvalidError:
+    """The message for a model file found damaged while loading, with the command that re-creates it."""
+    return ModelFilesInvalidError(
+        f"{spec.display_name} cannot be loaded: {path} {reason}.\n"
+        f"Re-create it with:\n  {spec.setup_command()}{models_dir_option(root)} --force\n"
+        f"See {GUIDE} for instructions.",
+        [path],
+    )
+
+
+def load_failed_message(spec: ModelSpec, path: Path, exc: BaseException, root: Path) -> str:
+    """The message for files that passed every check but still did not build a model."""
+    return (
+        f"{spec.display_name} could not be built from {path}: {type(exc).__name__}: {exc}\n"
+        f"If the files came from another NeMo version or another machine, re-create them with:\n"
+        f"  {spec.setup_command()}{models_dir_option(root)} --force\n"
+        f"See {GUIDE} for instructions."
+    )

@@ -1,8 +1,9 @@
 """The Gradio page: upload or record audio, pick a model, read and download the transcript.
 
-``build_app(models_dir)`` returns the ``gr.Blocks`` that ``transcribe_ui.py`` launches once the model files have
+``build_app(settings, store)`` returns the ``gr.Blocks`` that the command line launches once the model files have
 passed the start-up check (this module is imported only then: importing Gradio takes seconds). The work itself
-is ``cli.transcribe_files``; this module checks requests, reports progress and formats the results.
+is ``batch.transcribe_files``; this module checks requests, reports progress and formats the results. Everything
+it says about the models comes from the registry.
 """
 
 from __future__ import annotations
@@ -10,26 +11,24 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import model_store  # first: switches the hub libraries and Gradio offline before they are imported
-from errors import AppError
-from model_files import DEFAULT_MODEL, GUIDE, MODELS, SETUP_SCRIPT
-
-# isort: split
 import gradio as gr
 
-import cli
-from engine import LongAudioPolicy
+from ..backends import get_backend
+from ..batch import FileResult, transcribe_files
+from ..config import DELETE_CACHE, GUIDE, SETUP_SCRIPT, LongAudioPolicy, Settings
+from ..errors import AppError
+from ..models.files import models_dir_option
+from ..models.registry import MODELS, get_spec, required_keys
+from ..models.store import ModelStore
+from ..types import ModelState
 
 log = logging.getLogger("transcribe.ui")
 
-DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads and downloads older than 1 h
-CACHE_TTL_ENV = "TRANSCRIBE_UI_CACHE_TTL_S"  # a shorter age than DELETE_CACHE's hour (tests, shared kiosks)
 STATUS_REFRESH_S = 2.0
 AUDIO_FILE_TYPES = ["audio", "video", ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".mp4"]
 SEGMENT_HEADERS = ["File", "Start (s)", "End (s)", "Text"]
@@ -47,14 +46,26 @@ CSS = """
 # Page text
 
 
+def _names(keys: list[str]) -> str:
+    """``**A**``, ``**A** and **B**``, ``**A**, **B** and **C**``."""
+    names = [f"**{MODELS[k].display_name}**" for k in keys]
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def header_md(models_dir: Path) -> str:
     """The title and subtitle: where the models come from and that nothing goes online."""
+    optional = [k for k in MODELS if k not in required_keys()]
+    extra = f" (and {_names(optional)} when installed)" if optional else ""
     return (
         "# Offline Speech Transcription\n"
-        "NVIDIA **Parakeet-TDT-0.6B-v2** and **Canary-Qwen-2.5B**, loaded from local model files in "
+        f"NVIDIA {_names(required_keys())}{extra}, loaded from local model files in "
         f"`{models_dir}`. After the one-time setup everything runs fully offline: no downloads, no Hugging Face "
         "look-ups, and your audio never leaves this machine."
     )
+
+
+def _model_summaries() -> str:
+    return "\n".join(f"   - *{spec.display_name}*: {spec.summary}" for spec in MODELS.values())
 
 
 def how_to_use_md(models_dir: Path) -> str:
@@ -63,8 +74,8 @@ def how_to_use_md(models_dir: Path) -> str:
 1. **Add audio**: drop one or more files into *Audio files* (WAV, FLAC, MP3, M4A, OGG/Opus, WebM, or a video
    with a sound track), or record a clip with the microphone (both are transcribed when you give both).
    Several files are transcribed one after another.
-2. **Choose a model**: *Parakeet-TDT-0.6B-v2* is the fastest and gives word-level timestamps;
-   *Canary-Qwen-2.5B* is the most accurate and slower.
+2. **Choose a model**:
+{_model_summaries()}
 3. **Press Transcribe.** A progress bar follows each file.
 4. **Read and download**: the transcript, a table of timed segments, and files in TXT, SRT and VTT (subtitles),
    JSON (everything, word timings included) and CSV. The statistics table shows, per file, the audio length,
@@ -96,63 +107,67 @@ PRIVACY_MD = """
 """
 
 
+def _card_table() -> str:
+    """The registry's published figures, one column per model."""
+    specs = list(MODELS.values())
+    rows = [
+        ("Parameters", [s.card.parameters for s in specs]),
+        ("Architecture", [s.card.architecture for s in specs]),
+        ("Average WER, Open ASR Leaderboard", [s.card.wer for s in specs]),
+        ("Speed (RTFx, batched, data-centre GPU)", [s.card.rtfx for s in specs]),
+        ("Languages", [", ".join(s.languages) for s in specs]),
+        ("Punctuation and capitals", ["yes" for _ in specs]),
+        ("Timestamps", [get_backend(s.backend).timestamps for s in specs]),
+    ]
+    lines = ["| | " + " | ".join(s.display_name for s in specs) + " |", "|---" * (len(specs) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows]
+    return "\n".join(lines)
+
+
+def _loading_lines(models_dir: Path) -> str:
+    lines = []
+    for spec in MODELS.values():
+        where = "the folder" if spec.is_folder else "the single file"
+        loaded_as = get_backend(spec.backend).loaded_as
+        lines.append(f"- **{spec.display_name}** from {where} `{spec.path(models_dir)}`: {loaded_as}.")
+    return "\n".join(lines)
+
+
 def model_info_md(models_dir: Path, policy: LongAudioPolicy | None = None) -> str:
     """The "Model Information" accordion: loading, accuracy and speed with their sources, GPU and long-audio notes."""
-    parakeet, canary = MODELS["parakeet"].path(models_dir), MODELS["canary"].path(models_dir)
     policy = policy or LongAudioPolicy()
+    links = ", ".join(f"[{spec.repo_id.split('/')[1]}]({spec.card.url})" for spec in MODELS.values())
+    weights = "\n".join(f"- {spec.display_name}: {spec.card.weights} of weights." for spec in MODELS.values())
+    by_backend: dict[str, list[str]] = {}
+    for spec in MODELS.values():
+        by_backend.setdefault(spec.backend, []).append(spec.display_name)
+    long_audio = "\n".join(
+        f"- {', '.join(names)}: {get_backend(backend).long_audio_note(policy)}" for backend, names in by_backend.items()
+    )
     return f"""
 ### How the models are loaded
-- **Parakeet-TDT-0.6B-v2** from the single file `{parakeet}` with NeMo's `ASRModel.restore_from()`.
-- **Canary-Qwen-2.5B** from the folder `{canary}` (weights, configuration, tokenizer) with NeMo's
-  speech-LLM class `SALM`, pointed at that folder, never at a hub name.
+{_loading_lines(models_dir)}
 - A model is loaded once, on first use (or at start with `--preload`), and kept in memory for later requests.
   Its files are checked against the manifest written by the setup script; a missing or damaged file gives a
   message naming it and the command that re-creates it, instead of a traceback.
 
 ### Accuracy and speed
-| | Parakeet-TDT-0.6B-v2 | Canary-Qwen-2.5B |
-|---|---|---|
-| Parameters | 0.6 B | 2.5 B |
-| Architecture | FastConformer encoder + TDT decoder | FastConformer encoder + Qwen3-1.7B LLM (LoRA) |
-| Average WER, Open ASR Leaderboard | ≈ 6.05 % | ≈ 5.63 % |
-| Speed (RTFx, batched, data-centre GPU) | ≈ 3380 (A100) | ≈ 418 |
-| Language | English | English |
-| Punctuation and capitals | yes | yes |
-| Timestamps | per word and segment | per window (up to 40 s) |
+{_card_table()}
 
-These figures are **reported by NVIDIA's model cards** ([parakeet-tdt-0.6b-v2](https://huggingface.co/nvidia/parakeet-tdt-0.6b-v2),
-[canary-qwen-2.5b](https://huggingface.co/nvidia/canary-qwen-2.5b)) from the Hugging Face Open ASR Leaderboard;
+These figures are **reported by NVIDIA's model cards** ({links}) from the Hugging Face Open ASR Leaderboard;
 this app did not measure them. Lower WER (word error rate) is better. RTFx is seconds of audio per second of
 compute (higher is faster); the statistics table here shows RTF = processing time ÷ audio length (lower is faster).
 
 ### GPU notes
-- Parakeet runs in float32 (about 2.5 GB of weights); Canary runs in float32 (about 10 GB of weights),
-  or in bfloat16 with `--half` (about 5 GB).
-  Longer files need more memory on top; the statistics table shows each file's peak GPU memory.
+{weights}
+- Longer files need more memory on top; the statistics table shows each file's peak GPU memory.
 - If the GPU runs out of memory the page says so, frees the GPU cache and keeps serving: try a shorter file or
-  Parakeet.
-- Without a GPU both models run on the CPU: correct, but many times slower than on a GPU.
-- Long files: Parakeet switches to local attention above {policy.local_attention_above_s / 60:g} minutes and cuts
-  files longer than {policy.window_above_s / 60:g} minutes into {policy.window_s / 60:g}-minute windows joined at
-  silences, so memory stays flat. Canary hears at most {policy.canary_window_s:g} s at a time (what it was
-  trained on), so its audio is cut into windows of that length at quiet moments.
+  a smaller model.
+- Without a GPU every model runs on the CPU: correct, but many times slower than on a GPU.
+
+### Long files
+{long_audio}
 """
-
-
-def delete_cache_setting() -> tuple[int, int]:
-    """Gradio's ``delete_cache`` (how often, how old, in seconds): ``DELETE_CACHE``, or a shorter age from
-    ``$TRANSCRIBE_UI_CACHE_TTL_S`` (checked every half of that age, at most every 30 min)."""
-    raw = os.environ.get(CACHE_TTL_ENV, "").strip()
-    if not raw:
-        return DELETE_CACHE
-    try:
-        age = int(float(raw))
-    except ValueError:
-        age = 0
-    if age < 1:
-        log.warning("Ignoring %s=%r: give a whole number of seconds, 1 or more.", CACHE_TTL_ENV, raw)
-        return DELETE_CACHE
-    return max(1, min(DELETE_CACHE[0], age // 2)), age
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -171,25 +186,28 @@ def _gpu_memory(mb: float | None) -> str:
     return "—" if mb is None else f"{mb:,.0f} MB"
 
 
-def model_choices(models_dir: Path) -> list[tuple[str, str]]:
+def model_choices(store: ModelStore) -> list[tuple[str, str]]:
     """Selector entries: each model's name and whether its files are installed."""
-    problems = {p.key for p in model_store.check_local_models(models_dir)}
+    installed = set(store.installed())
     return [
-        (f"{spec.display_name}{'' if key not in problems else ' (not installed)'} · {spec.summary}", key)
+        (f"{spec.display_name}{'' if key in installed else ' (not installed)'} · {spec.summary}", key)
         for key, spec in MODELS.items()
     ]
 
 
-def status_md(models_dir: Path) -> str:
+def status_md(store: ModelStore) -> str:
     """The live model status: each model's local file and state (not loaded / loading… / ready on …)."""
-    lines = [f"**Model status** (models folder `{models_dir}`)", ""]
+    lines = [f"**Model status** (models folder `{store.models_dir}`)", ""]
     for key, spec in MODELS.items():
-        name = spec.local_name + ("/" if spec.kind == "salm" else "")
-        lines.append(f"- **{spec.display_name}** (`{name}`): {model_store.model_status(key, models_dir)}")
+        status = store.status(key)
+        fix = ""
+        if status.state is ModelState.NOT_INSTALLED:
+            fix = f" — set it up with `{spec.setup_command()}{models_dir_option(store.models_dir)}`"
+        lines.append(f"- **{spec.display_name}** (`{spec.local_label}`): {status}{fix}")
     return "\n".join(lines)
 
 
-def segment_rows(results: list[cli.FileResult]) -> list[list]:
+def segment_rows(results: list[FileResult]) -> list[list]:
     """One table row per segment of every transcribed file."""
     return [
         [res.name, round(seg.start, 2), round(seg.end, 2), seg.text.strip()]
@@ -199,7 +217,7 @@ def segment_rows(results: list[cli.FileResult]) -> list[list]:
     ]
 
 
-def stats_rows(results: list[cli.FileResult]) -> list[list]:
+def stats_rows(results: list[FileResult]) -> list[list]:
     """One table row per file: result, audio duration, processing time, RTF, device, peak GPU memory."""
     rows = []
     for res in results:
@@ -219,7 +237,7 @@ def stats_rows(results: list[cli.FileResult]) -> list[list]:
     return rows
 
 
-def transcript_text(results: list[cli.FileResult]) -> str:
+def transcript_text(results: list[FileResult]) -> str:
     """The transcript box: the text itself for one file; a headed block per file for several."""
     if len(results) == 1:
         t = results[0].transcript
@@ -231,7 +249,7 @@ def transcript_text(results: list[cli.FileResult]) -> str:
     return "\n\n".join(blocks)
 
 
-def messages_md(results: list[cli.FileResult], model_name: str) -> str:
+def messages_md(results: list[FileResult], model_name: str) -> str:
     """The run summary, then every failure (as written for the user) and every note."""
     done = sum(res.ok for res in results)
     icon = "✓" if done == len(results) else ("⚠" if done else "✗")
@@ -245,14 +263,21 @@ def messages_md(results: list[cli.FileResult], model_name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The event handler (thin: checks the request, runs cli.transcribe_files, formats the results)
+# The event handler (thin: checks the request, runs batch.transcribe_files, formats the results)
 
 
 class TranscribeHandler:
     """Runs one transcription request; the models folder and the exports folder are fixed at start."""
 
-    def __init__(self, models_dir: Path, exports_root: Path, keep_exports_s: float = DELETE_CACHE[1]):
-        self.models_dir = models_dir
+    def __init__(
+        self,
+        store: ModelStore,
+        exports_root: Path,
+        keep_exports_s: float = DELETE_CACHE[1],
+        policy: LongAudioPolicy | None = None,
+    ):
+        self.store = store
+        self.policy = policy
         self.exports_root = exports_root
         self.keep_exports_s = keep_exports_s
         self._job_ids = itertools.count(1)
@@ -286,21 +311,22 @@ class TranscribeHandler:
         if not paths:
             raise gr.Error("Add an audio file or record with the microphone, then press Transcribe.", title="No audio")
         try:
-            spec = model_store.get_spec(model_key)
+            spec = get_spec(model_key)
         except AppError as exc:
             raise gr.Error(str(exc), title="Unknown model") from None
         names = [Path(p).name for p in files or []] + (["microphone recording"] if recording else [])
         if problem := self._model_problem(spec.key):
             gr.Warning(f"{spec.display_name} is not available. See the messages below the transcript.")
-            not_done = [cli.FileResult(Path(name), name, error="model not available") for name in names]
+            not_done = [FileResult(Path(name), name, error="model not available") for name in names]
             message = f"✗ {spec.display_name} is not available; nothing was transcribed.\n```\n{problem}\n```"
             return "", [], [], stats_rows(not_done), message
         progress(0.0, desc=f"Starting {spec.display_name}…")
-        results = cli.transcribe_files(
+        results = transcribe_files(
             paths,
             spec.key,
             self._new_exports_dir(),
-            models_dir=self.models_dir,
+            store=self.store,
+            policy=self.policy,
             names=names,
             progress=lambda fraction, message: progress(fraction, desc=message),
         )
@@ -321,10 +347,10 @@ class TranscribeHandler:
 
         A model already in memory is usable whatever happened to its files since.
         """
-        if model_store.model_status(key, self.models_dir).startswith("ready"):
+        if self.store.status(key).ready:
             return None
         try:
-            model_store.validate_local_models(self.models_dir, [key])
+            self.store.validate([key])
         except AppError as exc:
             return str(exc)
         return None
@@ -347,7 +373,7 @@ class TranscribeHandler:
 # The page
 
 
-def build_inputs(models_dir: Path, default_model: str) -> tuple[gr.File, gr.Audio, gr.Radio, gr.Markdown, gr.Button]:
+def build_inputs(store: ModelStore, default_model: str) -> tuple[gr.File, gr.Audio, gr.Radio, gr.Markdown, gr.Button]:
     """Upload, microphone, model selector, model status and the Transcribe button."""
     files = gr.File(
         label="Audio files", file_count="multiple", file_types=AUDIO_FILE_TYPES, type="filepath", elem_id="audio-files"
@@ -355,9 +381,9 @@ def build_inputs(models_dir: Path, default_model: str) -> tuple[gr.File, gr.Audi
     recording = gr.Audio(
         label="…or record with the microphone", sources=["microphone"], type="filepath", elem_id="recording"
     )
-    model = gr.Radio(model_choices(models_dir), value=default_model, label="Model", elem_id="model")
+    model = gr.Radio(model_choices(store), value=default_model, label="Model", elem_id="model")
     button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
-    status = gr.Markdown(status_md(models_dir), elem_id="model-status")
+    status = gr.Markdown(status_md(store), elem_id="model-status")
     return files, recording, model, status, button
 
 
@@ -375,17 +401,17 @@ def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe, gr
     return text, segments, downloads, stats, messages
 
 
-def build_accordions(models_dir: Path) -> None:
+def build_accordions(models_dir: Path, policy: LongAudioPolicy) -> None:
     """How to Use, Privacy & Performance, Model Information."""
     with gr.Accordion("How to Use", open=False):
         gr.Markdown(how_to_use_md(models_dir))
     with gr.Accordion("Privacy & Performance", open=False):
         gr.Markdown(PRIVACY_MD)
     with gr.Accordion("Model Information", open=False):
-        gr.Markdown(model_info_md(models_dir))
+        gr.Markdown(model_info_md(models_dir, policy))
 
 
-def build_app(models_dir: Path, default_model: str = DEFAULT_MODEL, exports_root: Path | None = None) -> gr.Blocks:
+def build_app(settings: Settings, store: ModelStore, exports_root: Path | None = None) -> gr.Blocks:
     """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time).
 
     API: ``/transcribe`` (files, recording, model key → transcript, segments, downloads, statistics, messages)
@@ -394,16 +420,18 @@ def build_app(models_dir: Path, default_model: str = DEFAULT_MODEL, exports_root
     if exports_root is None:
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
-    delete_cache = delete_cache_setting()
-    handler = TranscribeHandler(models_dir, exports_root, keep_exports_s=delete_cache[1])
-    with gr.Blocks(title="Offline Speech Transcription", analytics_enabled=False, delete_cache=delete_cache) as demo:
+    models_dir = store.models_dir
+    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio)
+    with gr.Blocks(
+        title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
+    ) as demo:
         gr.Markdown(header_md(models_dir), elem_id="app-header")
         with gr.Row():
             with gr.Column(scale=2):
-                files, recording, model, status, button = build_inputs(models_dir, default_model)
+                files, recording, model, status, button = build_inputs(store, settings.default_model)
             with gr.Column(scale=3):
                 text, segments, downloads, stats, messages = build_outputs()
-        build_accordions(models_dir)
+        build_accordions(models_dir, settings.long_audio)
         button.click(
             handler,
             inputs=[files, recording, model],
@@ -415,7 +443,7 @@ def build_app(models_dir: Path, default_model: str = DEFAULT_MODEL, exports_root
 
         def model_status() -> str:
             """Each model's local path and state: not installed, not loaded, loading…, ready on GPU/CPU."""
-            return status_md(models_dir)
+            return status_md(store)
 
         # Outside the queue, so the state stays live while a transcription runs.
         refresh = dict(fn=model_status, outputs=status, queue=False, show_progress="hidden")

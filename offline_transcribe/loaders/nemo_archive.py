@@ -1,4 +1,4 @@
-"""Restore a Parakeet ``.nemo`` faster and with less memory than ``ASRModel.restore_from``, to the same model.
+"""Restore a ``.nemo`` (Parakeet-TDT) faster and with less memory than ``ASRModel.restore_from``, to the same model.
 
 ``ASRModel.restore_from(path, map_location=device)`` spends its time and memory on three things:
 
@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import inspect
 import io
 import os
@@ -54,7 +53,6 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -62,6 +60,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 if TYPE_CHECKING:
     import torch
     from nemo.collections.asr.models import ASRModel
+
+from .no_init import skip_weight_init
 
 CONFIG_NAME = "model_config.yaml"
 WEIGHTS_NAME = "model_weights.ckpt"
@@ -273,73 +273,8 @@ def wait_for_prefault(timeout: float | None = None) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Building without random initialisation
-
-_skip_state = threading.local()
-_patch_lock = threading.Lock()
-_patch_users = 0
-_originals: list[tuple[dict[str, Any], str, Callable[..., Any]]] = []  # (table, name, original function)
-
-
-def _init_function_tables() -> list[dict[str, Any]]:
-    """Where initialisation functions are looked up when a module is built: the namespace of ``torch.nn.init``
-    (what ``reset_parameters`` calls) and, once transformers is imported, the table of torch's originals that
-    its own ``_init_weights`` calls (``transformers.initialization.TORCH_INIT_FUNCTIONS``)."""
-    import sys
-
-    import torch.nn.init
-
-    tables: list[dict[str, Any]] = [vars(torch.nn.init)]  # a module's namespace: writing to it is setattr
-    hf_init = sys.modules.get("transformers.initialization")
-    if isinstance(getattr(hf_init, "TORCH_INIT_FUNCTIONS", None), dict):
-        tables.append(hf_init.TORCH_INIT_FUNCTIONS)
-    return tables
-
-
-def _skipping(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def init_or_skip(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(_skip_state, "active", False):
-            return tensor
-        return original(tensor, *args, **kwargs)
-
-    return init_or_skip
-
-
-@contextlib.contextmanager
-def skip_weight_init() -> Iterator[None]:
-    """Make the weight initialisation functions no-ops in this thread only: ``torch.nn.init``'s (which
-    ``reset_parameters`` uses) and those transformers' ``_init_weights`` calls.
-
-    Parameters built inside are left uninitialised: use it only for modules whose every parameter is then
-    loaded from a checkpoint, and check that it was. Other threads keep initialising normally (the store may
-    build another model at the same time).
-    """
-    global _patch_users
-    with _patch_lock:
-        if _patch_users == 0:
-            for table in _init_function_tables():
-                for name, fn in sorted(table.items()):
-                    if name.endswith("_") and not name.startswith("_") and callable(fn):
-                        _originals.append((table, name, fn))
-                        table[name] = _skipping(fn)
-        _patch_users += 1
-    previous = getattr(_skip_state, "active", False)
-    _skip_state.active = True
-    try:
-        yield
-    finally:
-        _skip_state.active = previous
-        with _patch_lock:
-            _patch_users -= 1
-            if _patch_users == 0:
-                for table, name, original in reversed(_originals):
-                    table[name] = original
-                _originals.clear()
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Restoring
+
 
 
 def _connector_class() -> type:
@@ -468,76 +403,3 @@ def restore_nemo(path: Path, device: str, prefault: bool = True) -> ASRModel:
 def weights_bytes(path: Path) -> int:
     """Size of the weights member of a plain-tar ``.nemo`` (its share of the file), for reports."""
     return read_layout(Path(path)).weights_size
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Canary (speechlm2 SALM, a folder with model.safetensors)
-
-
-class CheckpointMismatchError(ValueError):
-    """The weights file does not fit the model its config describes (missing, unexpected or misshapen weights)."""
-
-
-def restore_salm(folder: Path, device: str, dtype: torch.dtype) -> Any:
-    """What ``SALM.from_pretrained(folder).to(device, dtype)`` returns (same class, config, weights), built faster
-    and without ever holding the model in float32 on the host when it goes to a GPU.
-
-    NeMo's own path builds the model with random initial weights (nearly all of its time), then copies the
-    weights in on the CPU, in float32. Here ``SALM.from_pretrained`` runs as usual (its config and tokenizer
-    handling) but inside ``skip_weight_init()``, and its weight-loading step is replaced: the uninitialised model
-    is moved to ``device`` in ``dtype`` first (its pages were never written, so on the host it costs no memory),
-    then every tensor of the memory-mapped ``model.safetensors`` is copied into its place there, one at a time.
-
-    Every model weight must come from the file (tied weights, such as the LLM head sharing the embedding, once)
-    and every weight in the file must fit the model, shape for shape; otherwise ``CheckpointMismatchError`` is
-    raised before anything is copied.
-    """
-    from nemo.collections.speechlm2.models import SALM
-
-    class _SALMLoadedInPlace(SALM):  # only the hub mixin's weight-loading step differs
-        @classmethod
-        def _load_as_safetensor(cls, model: Any, model_file: str, map_location: Any, strict: bool) -> Any:
-            model.to(device=device, dtype=dtype)
-            copy_safetensors_into(model, Path(model_file))
-            return model.eval()
-
-    with skip_weight_init():
-        model = _SALMLoadedInPlace.from_pretrained(str(folder), map_location="cpu")
-    model.__class__ = SALM  # the subclass adds no state: the model is a plain SALM again
-    return model
-
-
-def copy_safetensors_into(model: Any, weights: Path) -> None:
-    """Copy every tensor of the safetensors file ``weights`` into ``model``'s parameters and buffers, converting
-    to their device and dtype; refuse a file that does not cover the model or does not fit it."""
-    import torch
-    from safetensors import safe_open
-
-    state = model.state_dict()  # detached tensors sharing storage with the parameters and buffers
-    with safe_open(str(weights), framework="pt", device="cpu") as f:
-        keys = set(f.keys())
-        _check_covers(state, keys, {k: tuple(f.get_slice(k).get_shape()) for k in keys & state.keys()})
-        with torch.no_grad():
-            for key in sorted(keys):
-                state[key].copy_(f.get_tensor(key))
-
-
-def _check_covers(state: dict[str, torch.Tensor], keys: set[str], shapes: dict[str, tuple[int, ...]]) -> None:
-    """Raise ``CheckpointMismatchError`` unless the file's ``keys`` (with ``shapes``) fill every tensor of ``state``."""
-    unexpected = sorted(keys - state.keys())
-    loaded_storage = {state[k].data_ptr() for k in keys & state.keys()}
-    # Tied weights share one storage and are saved once: they are not missing.
-    missing = sorted(k for k in state.keys() - keys if state[k].data_ptr() not in loaded_storage)
-    misshapen = sorted(k for k, shape in shapes.items() if tuple(state[k].shape) != shape)
-    detail = []
-    if unexpected:
-        detail.append(f"{len(unexpected)} weights in the file fit nothing in the model (e.g. {unexpected[0]})")
-    if missing:
-        detail.append(f"{len(missing)} model weights are not in the file (e.g. {missing[0]})")
-    if misshapen:
-        k = misshapen[0]
-        detail.append(f"{len(misshapen)} weights have another shape in the file (e.g. {k}: "
-                      f"{list(shapes[k])} in the file, {list(state[k].shape)} in the model)")
-    if detail:
-        raise CheckpointMismatchError("; ".join(detail))
-

@@ -1,7 +1,9 @@
-"""The one result type both models produce: text, segments, words, and how it was made."""
+"""The results the app hands around: words, segments and transcripts, and the state of a model in the store."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 
@@ -59,3 +61,37 @@ class Transcript:
         d = asdict(self)
         d["real_time_factor"] = self.real_time_factor
         return d
+
+
+class ModelState(enum.Enum):
+    """Where a model stands in the store."""
+
+    NOT_INSTALLED = "not installed"
+    NOT_LOADED = "not loaded"
+    LOADING = "loading…"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """A model's state, the device it is ready on, and (when it failed) the first line of why."""
+
+    state: ModelState
+    device: str = ""  # "CPU", "GPU (NVIDIA H100 80GB HBM3)" when ready
+    detail: str = ""  # the failure, when failed
+
+    @property
+    def ready(self) -> bool:
+        """True when the model is in memory and can be used at once."""
+        return self.state is ModelState.READY
+
+    def __str__(self) -> str:
+        if self.state is ModelState.READY:
+            return f"ready on {self.device}"
+        if self.state is ModelState.FAILED:
+            return f"failed: {self.detail}"
+        return self.state.value
+
+
+Progress = Callable[[float, str], None]  # (fraction done 0..1, what is happening)

@@ -11,7 +11,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from errors import AppError
+from .errors import AudioDecodeError, AudioTooLongError
 
 SAMPLE_RATE = 16000
 
@@ -19,23 +19,6 @@ SAMPLE_RATE = 16000
 _DECODE_GRACE_S = 1.0
 _BLOCK = 16384  # samples per block handed to the resampler (about 0.3 s at 48 kHz)
 _FORMATS_HINT = "Upload a recording such as WAV, FLAC, MP3, M4A, OGG/Opus or WebM, or a video with a sound track."
-
-
-class AudioDecodeError(AppError, ValueError):
-    """A file could not be turned into audio; the message is meant for the person who uploaded it."""
-
-
-class AudioTooLongError(AudioDecodeError):
-    """The audio is longer than the allowed limit.
-
-    ``duration`` and ``limit`` are in seconds; ``duration`` is a lower bound when the file did not state its length
-    and decoding stopped at the limit.
-    """
-
-    def __init__(self, message: str, duration: float, limit: float) -> None:
-        super().__init__(message)
-        self.duration = duration
-        self.limit = limit
 
 
 def _format_seconds(seconds: float) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pysubs2
 
-from transcript import Transcript
+from .types import Transcript
 
 EXPORT_FORMATS = ("txt", "srt", "vtt", "json", "csv")
 

@@ -1,7 +1,7 @@
-"""Transcribe files without a browser, and the per-file loop the page shares with it.
+"""Files in, results out: the per-file loop that the page, the command line (and any other front end) share.
 
-``python transcribe_ui.py --transcribe a.wav b.mp3 --model parakeet --format srt --output-dir out/``
-prints one line per file and exits 0 when every file succeeded, 1 otherwise.
+One bad file never stops the others; each ends as a ``FileResult`` with its transcript and written exports, or
+with the message that explains why not.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import engine
-import model_store
-from errors import AppError
-from exports import EXPORT_FORMATS, safe_stem, write_exports
-from transcript import Transcript
+from .config import LongAudioPolicy
+from .errors import AppError, FileMissingError, LocalModelError, UnexpectedError
+from .exports import EXPORT_FORMATS, safe_stem, write_exports
+from .models.store import ModelStore
+from .transcribe import transcribe_file
+from .types import Progress, Transcript
 
-log = logging.getLogger("transcribe.cli")
-
+log = logging.getLogger("transcribe.batch")
 
 
 @dataclass
@@ -59,23 +59,16 @@ def unique_stem(name: str, used: set[str]) -> str:
     return stem
 
 
-class FileMissingError(AppError):
-    """An input file that is not there (any more)."""
-
-
-class UnexpectedError(AppError):
-    """A bug or an environment failure (logged with its traceback), reported to the user in one sentence."""
-
-
 def transcribe_files(
     paths: Sequence[str | Path],
     model_key: str,
     out_dir: Path,
     *,
-    models_dir: str | Path | None = None,
+    store: ModelStore,
     formats: Sequence[str] = EXPORT_FORMATS,
     names: Sequence[str] | None = None,
-    progress: engine.Progress | None = None,
+    progress: Progress | None = None,
+    policy: LongAudioPolicy | None = None,
     on_done: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
     """Transcribe each file in turn and write its exports to ``out_dir``; one bad file never stops the others.
@@ -98,9 +91,9 @@ def transcribe_files(
 
         report(0.0, "starting")
         try:
-            res.transcript = _transcribe_one(res, model_key, models_dir, report)
+            res.transcript = _transcribe_one(res, model_key, store, report, policy)
             res.outputs = _write_outputs(res, out_dir, unique_stem(res.name, used), formats)
-        except model_store.LocalModelError as exc:  # the model itself: every other file would fail the same way
+        except LocalModelError as exc:  # the model itself: every other file would fail the same way
             res.error = str(exc)
             for later in results[i + 1 :]:
                 later.error = "Not transcribed: the model could not be loaded (see the message above)."
@@ -117,13 +110,13 @@ def transcribe_files(
 
 
 def _transcribe_one(
-    res: FileResult, model_key: str, models_dir: str | Path | None, report: engine.Progress
+    res: FileResult, model_key: str, store: ModelStore, report: Progress, policy: LongAudioPolicy | None
 ) -> Transcript:
-    """``engine.transcribe_file`` with anything that is not an ``AppError`` logged and turned into one."""
+    """``transcribe_file`` with anything that is not an ``AppError`` logged and turned into one."""
     if not res.path.is_file():
         raise FileMissingError(f"'{res.name}' was not found: {res.path}")
     try:
-        return engine.transcribe_file(res.path, model_key, models_dir=models_dir, progress=report)
+        return transcribe_file(res.path, model_key, store=store, progress=report, policy=policy)
     except AppError:
         raise
     except Exception as exc:
@@ -157,24 +150,3 @@ def summary_line(res: FileResult) -> str:
         f"OK     {res.path} -> {written} ({t.audio_duration:.1f} s audio in {t.processing_time:.1f} s, "
         f"RTF {t.real_time_factor:.3f}, {t.device}){notes}"
     )
-
-
-def run_batch(
-    files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path, models_dir: str | Path | None
-) -> int:
-    """Transcribe ``files`` headless, print one line per file; 0 when all succeeded, else 1."""
-    try:
-        models_dir = model_store.validate_local_models(models_dir, [model_key])
-    except AppError as exc:
-        print(str(exc))
-        return 1
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"Cannot create the output folder {output_dir}: {exc.strerror or exc}")
-        return 1
-    results = transcribe_files(
-        files, model_key, output_dir, models_dir=models_dir, formats=formats,
-        on_done=lambda res: print(summary_line(res), flush=True),
-    )
-    return 0 if all(res.ok for res in results) else 1

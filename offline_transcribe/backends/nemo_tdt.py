@@ -1,0 +1,161 @@
+"""NeMo ``ASRModel`` with a TDT decoder (Parakeet-TDT-0.6B v2 and v3): words and their times from one pass.
+
+Long audio switches the encoder to local attention with chunked subsampling (as NVIDIA's Parakeet demo does)
+and puts the settings back afterwards; beyond what one pass should hold, the audio is cut into overlapping
+windows whose words are stitched at a silent point of the overlap, so no word is lost or doubled at a seam.
+The ``.nemo`` is restored in place, without random initialisation (``loaders.nemo_archive``).
+"""
+
+from __future__ import annotations
+
+import pickle
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE, audio_duration
+from ..config import LongAudioPolicy, Precision
+from ..errors import ModelLoadError
+from ..loaders import nemo_archive
+from ..loaders.no_init import skip_weight_init
+from ..models.files import corrupt_files_error, load_failed_message, validate_local_models
+from ..models.registry import ModelSpec
+from ..types import Progress, Segment, Word
+from .windows import clock, plan_windows, stitch_windows, words_to_segments
+
+if TYPE_CHECKING:
+    import torch
+
+
+class NemoTdtBackend:
+    """Parakeet-TDT: a FastConformer encoder and a TDT decoder, with word and segment timestamps."""
+
+    name = "nemo_tdt"
+    word_timestamps = True
+    timestamps = "per word and segment"
+    loaded_as = (
+        "a NeMo `ASRModel` read in place from the `.nemo` archive (the model `ASRModel.restore_from()` gives, "
+        "built without unpacking the archive or random initial weights)"
+    )
+
+    def dtype(self, precision: Precision, device: str) -> torch.dtype:
+        """float32 whatever the setting: the weights are 2.5 GB, and this path is only tested in float32."""
+        import torch
+
+        return torch.float32
+
+    def load(self, spec: ModelSpec, models_dir: Path, device: str, dtype: torch.dtype) -> Any:
+        """``ASRModel.restore_from``'s model, without extracting the archive or initialising weights."""
+        import torch
+
+        model = _restore(spec, models_dir, device)
+        return model if dtype == torch.float32 else model.to(dtype)
+
+    def transcribe(
+        self, model: Any, audio: np.ndarray, policy: LongAudioPolicy, progress: Progress, notes: list[str]
+    ) -> list[Segment]:
+        """Words with times, grouped into segments; long audio as described in the module docstring."""
+        duration = audio_duration(audio)
+        windows = plan_windows(duration, policy) if duration > policy.window_above_s else [(0.0, duration)]
+        local = duration > policy.local_attention_above_s
+        if local:
+            notes.append(f"Long audio: local attention {list(policy.local_attention_context)}.")
+        if len(windows) > 1:
+            notes.append(f"Long audio: {len(windows)} windows of {clock(policy.window_s)}, stitched at silences.")
+        results: list[tuple[float, float, list[Word]]] = []
+        with long_audio_mode(model, policy.local_attention_context, enabled=local):
+            for i, (start, end) in enumerate(windows):
+                progress(0.05 + 0.9 * i / len(windows), f"Transcribing {clock(start)}–{clock(end)}")
+                chunk = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+                results.append((start, end, transcribe_words(model, chunk, offset=start)))
+        return words_to_segments(stitch_windows(results))
+
+    def long_audio_note(self, policy: LongAudioPolicy) -> str:
+        """What happens to long files."""
+        return (
+            f"switches to local attention above {policy.local_attention_above_s / 60:g} minutes and cuts files longer "
+            f"than {policy.window_above_s / 60:g} minutes into {policy.window_s / 60:g}-minute windows joined at "
+            "silences, so memory stays flat."
+        )
+
+
+def _restore(spec: ModelSpec, root: Path, device: str) -> Any:
+    """``nemo_archive.restore_nemo`` with NeMo's exceptions for damaged files turned into the file layer's."""
+    path = spec.path(root)
+    try:
+        return nemo_archive.restore_nemo(path, device)
+    except FileNotFoundError as exc:
+        if not path.exists():
+            validate_local_models(root, [spec.key])  # raises ModelsMissingError naming every missing path
+        raise corrupt_files_error(spec, path, f"is incomplete ({exc})", root) from exc
+    except (tarfile.TarError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
+        raise corrupt_files_error(spec, path, f"is corrupt or truncated ({type(exc).__name__}: {exc})", root) from exc
+    except RuntimeError as exc:
+        if "PytorchStreamReader" in str(exc) or "zip archive" in str(exc):
+            raise corrupt_files_error(spec, path, f"has damaged weights ({exc})", root) from exc
+        raise ModelLoadError(load_failed_message(spec, path, exc, root)) from exc
+    except Exception as exc:
+        raise ModelLoadError(load_failed_message(spec, path, exc, root)) from exc
+
+
+class long_audio_mode:
+    """Switch a FastConformer to local attention + chunked subsampling, and always restore it."""
+
+    def __init__(self, model, context: tuple[int, int], enabled: bool = True):
+        self.model, self.context, self.enabled = model, list(context), enabled
+
+    def __enter__(self):
+        if self.enabled:
+            enc = self.model.cfg.encoder
+            self.saved = (
+                enc.get("self_attention_model", "rel_pos"),
+                list(enc.get("att_context_size", [-1, -1])),
+                enc.get("subsampling_conv_chunking_factor", 1),
+            )
+            switch_attention(self.model, "rel_pos_local_attn", self.context)
+            self.model.change_subsampling_conv_chunking_factor(1)
+        return self.model
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            attention, context, chunking = self.saved
+            switch_attention(self.model, attention, context)
+            self.model.change_subsampling_conv_chunking_factor(chunking)
+
+
+def switch_attention(model, attention: str, context: list[int]) -> None:
+    """``model.change_attention_model(attention, context)``, without the random initialisation it wastes.
+
+    NeMo builds a new attention module per layer, initialises it randomly, then copies the old module's weights
+    into it (``strict=False``). Between full and local attention the modules have the same parameters, so that
+    initialisation (most of the switch's time: about 100 M parameters for Parakeet-TDT-0.6B-v2) is skipped.
+    Should a new module have a parameter the old one lacks (another attention type), the old modules are put
+    back and the switch is made the plain way, so that parameter gets NeMo's initial value.
+    """
+    layers = list(model.encoder.layers)
+    old = [layer.self_attn for layer in layers]
+    with skip_weight_init():
+        model.change_attention_model(attention, context)
+    pairs = list(zip(layers, old, strict=True))
+    if any(set(layer.self_attn.state_dict()) - set(was.state_dict()) for layer, was in pairs):
+        for layer, was in pairs:
+            layer.self_attn = was
+        model.change_attention_model(attention, context)
+
+
+def transcribe_words(model, audio: np.ndarray, offset: float) -> list[Word]:
+    """Words with absolute times (``offset`` added) from one pass of the model over ``audio``."""
+    import torch
+
+    with torch.inference_mode():
+        hyps = model.transcribe([audio], batch_size=1, timestamps=True, verbose=False)
+    hyp = hyps[0][0] if isinstance(hyps[0], list) else hyps[0]
+    stamps = hyp.timestamp.get("word", []) if isinstance(hyp.timestamp, dict) else []
+    if not stamps and hyp.text.strip():  # no timestamps: spread the words over the audio
+        tokens = hyp.text.split()
+        step = audio_duration(audio) / len(tokens)
+        return [Word(w, offset + i * step, offset + (i + 1) * step) for i, w in enumerate(tokens)]
+    return [Word(s["word"], offset + float(s["start"]), offset + float(s["end"])) for s in stamps]

@@ -1,0 +1,113 @@
+"""Settings in one place: every option of the app with its default, read from the command line and the
+environment here and nowhere else.
+
+``Settings`` is what the page, the headless mode and the store are built from; ``LongAudioPolicy`` is the
+option set of the long-audio mode (both frozen dataclasses, in the manner of faster-whisper's options).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger("transcribe.config")
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+MODELS_DIR_ENV = "LOCAL_MODELS_DIR"
+CACHE_TTL_ENV = "TRANSCRIBE_UI_CACHE_TTL_S"  # a shorter age for uploads and results than the default hour
+SETUP_SCRIPT = "setup_local_models.py"
+GUIDE = "user-model-setup-guide.md"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+MAX_FILE_SIZE = "2gb"
+DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads and downloads older than 1 h
+
+Precision = Literal["float32", "half"]
+
+
+def default_models_dir() -> Path:
+    """``local_models/`` beside the entry scripts in a checkout; the user's data folder for an installed package."""
+    if (PROJECT_DIR / SETUP_SCRIPT).is_file():
+        return PROJECT_DIR / "local_models"
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "offline-transcribe" / "local_models"
+
+
+def resolve_models_dir(models_dir: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ) -> Path:
+    """The models folder: ``models_dir``, else ``$LOCAL_MODELS_DIR``, else ``default_models_dir()``."""
+    chosen = models_dir or env.get(MODELS_DIR_ENV) or default_models_dir()
+    return Path(chosen).expanduser().resolve()
+
+
+def is_default_models_dir(models_dir: Path) -> bool:
+    """Whether commands shown to the user can leave ``--models-dir`` out."""
+    return models_dir == default_models_dir().resolve()
+
+
+@dataclass(frozen=True)
+class LongAudioPolicy:
+    """When long audio changes how a model runs, and how audio is cut into windows."""
+
+    local_attention_above_s: float = 480.0  # NVIDIA's Parakeet demo switches above 8 minutes
+    local_attention_context: tuple[int, int] = (256, 256)
+    window_above_s: float = 1500.0  # above 25 minutes, cut into windows (memory stays flat)
+    window_s: float = 1200.0
+    overlap_s: float = 10.0
+    canary_window_s: float = 40.0  # Canary-Qwen-2.5B was trained on audio up to 40 s
+    canary_batch_size: int = 4
+
+
+def cache_setting(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """How often and after how long (seconds) uploads and results are deleted: ``DELETE_CACHE``, or a shorter
+    age from ``$TRANSCRIBE_UI_CACHE_TTL_S`` (checked every half of that age, at most every 30 min)."""
+    raw = env.get(CACHE_TTL_ENV, "").strip()
+    if not raw:
+        return DELETE_CACHE
+    try:
+        age = int(float(raw))
+    except ValueError:
+        age = 0
+    if age < 1:
+        log.warning("Ignoring %s=%r: give a whole number of seconds, 1 or more.", CACHE_TTL_ENV, raw)
+        return DELETE_CACHE
+    return max(1, min(DELETE_CACHE[0], age // 2)), age
+
+
+def _registry_default() -> str:
+    from .models.registry import DEFAULT_MODEL  # the registry imports this module: look it up when needed
+
+    return DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app is started with."""
+
+    models_dir: Path = field(default_factory=resolve_models_dir)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    share: bool = False
+    preload: bool = False
+    precision: Precision = "float32"  # "half": models that support it run in bfloat16 on a GPU
+    default_model: str = field(default_factory=lambda: _registry_default())
+    max_file_size: str = MAX_FILE_SIZE
+    delete_cache: tuple[int, int] = DELETE_CACHE  # (how often, how old), seconds
+    unload_after_s: float | None = None  # unload a model idle this long (None: keep it)
+    long_audio: LongAudioPolicy = field(default_factory=LongAudioPolicy)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ, **options: object) -> Settings:
+        """Settings from ``options`` (command-line values; None means "not given") and the environment."""
+        given = {k: v for k, v in options.items() if v is not None}
+        models_dir = resolve_models_dir(given.pop("models_dir", None), env)  # type: ignore[arg-type]
+        return cls(models_dir=models_dir, delete_cache=cache_setting(env), **given)  # type: ignore[arg-type]
+
+    @property
+    def keep_results_s(self) -> int:
+        """How long uploads and results are kept (seconds)."""
+        return self.delete_cache[1]

@@ -1,0 +1,1 @@
+"""What people see and call: the Gradio page (``page``)."""

@@ -1,0 +1,112 @@
+"""Audio in, ``Transcript`` out: decoding, the model from the store, its backend, and what it cost.
+
+``transcribe_file`` and ``transcribe_audio`` are what the page, the command line and the batch layer call.
+The model family is the backend's business; here every model is handled alike.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, audio_duration, is_silent, load_audio
+from .backends import get_backend
+from .config import LongAudioPolicy
+from .devices import free_accelerator_memory, gpu_memory_watch, is_out_of_memory
+from .errors import GpuOutOfMemoryError
+from .models.registry import DEFAULT_MODEL, get_spec
+from .models.store import ModelStore
+from .types import Progress, Segment, Transcript
+
+
+def _noop(fraction: float, message: str) -> None:
+    pass
+
+
+def transcribe_file(
+    path: str | os.PathLike,
+    model: str = DEFAULT_MODEL,
+    *,
+    store: ModelStore,
+    policy: LongAudioPolicy | None = None,
+    progress: Progress | None = None,
+    max_seconds: float | None = None,
+) -> Transcript:
+    """Decode an audio or video file and transcribe it with the model ``model`` of ``store``.
+
+    Raises ``AppError`` subclasses with a message for the user: unreadable or too-long audio,
+    missing or damaged model files, GPU out of memory.
+    """
+    progress = progress or _noop
+    started = time.perf_counter()
+    progress(0.0, f"Decoding {Path(path).name}")
+    audio = load_audio(path, SAMPLE_RATE, max_seconds=max_seconds)
+    return transcribe_audio(
+        audio, model, store=store, policy=policy, progress=progress, source=Path(path).name, started=started
+    )
+
+
+def transcribe_audio(
+    audio: np.ndarray,
+    model: str = DEFAULT_MODEL,
+    *,
+    store: ModelStore,
+    policy: LongAudioPolicy | None = None,
+    progress: Progress | None = None,
+    source: str = "",
+    started: float | None = None,
+) -> Transcript:
+    """Transcribe 16 kHz mono float32 audio with the model ``model`` of ``store``.
+
+    ``started`` (``time.perf_counter()``) counts earlier work, such as decoding, into the processing time.
+    """
+    progress = progress or _noop
+    policy = policy or LongAudioPolicy()
+    spec = get_spec(model)
+    backend = get_backend(spec.backend)
+    started = started if started is not None else time.perf_counter()
+    duration = audio_duration(audio)
+    notes: list[str] = []
+    device, peak_mb = "—", None
+    segments: list[Segment] = []
+    if is_silent(audio):
+        notes.append("No speech found: the audio is silent.")
+    else:
+        progress(0.02, f"Loading {spec.display_name}")
+        load_started = time.perf_counter()
+        store.load(model)  # on first use: measured apart, so that processing time is the transcription's own
+        load_seconds = time.perf_counter() - load_started
+        if load_seconds > 0.5:
+            notes.append(f"Model loaded in {load_seconds:.1f} s (first use).")
+            started += load_seconds
+        with store.use(model) as loaded:
+            with gpu_memory_watch(loaded.device) as peak:
+                try:
+                    segments = backend.transcribe(loaded.model, audio, policy, progress, notes)
+                except Exception as exc:
+                    if is_out_of_memory(exc):
+                        free_accelerator_memory()
+                        raise GpuOutOfMemoryError(
+                            f"The GPU ran out of memory while transcribing {source or 'the audio'} "
+                            f"({duration / 60:.1f} min with {spec.display_name}). The memory has been freed and the "
+                            f"app keeps running: try again, close other programs using the GPU, or split the file."
+                        ) from exc
+                    raise
+            device, peak_mb = loaded.device_label, peak.get("mb")
+    progress(1.0, "Done")
+    return Transcript(
+        text=" ".join(s.text for s in segments if s.text).strip(),
+        segments=segments,
+        model=spec.key,
+        model_name=spec.display_name,
+        audio_duration=duration,
+        processing_time=time.perf_counter() - started,
+        device=device,
+        timestamp_level="word" if backend.word_timestamps else "window",
+        source=source,
+        peak_gpu_memory_mb=peak_mb,
+        notes=notes,
+    )
