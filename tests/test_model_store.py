@@ -317,6 +317,7 @@ def test_states_go_not_loaded_loading_ready_not_loaded(store, monkeypatch):
     store.unload("parakeet")
     seen.append(store.status("parakeet").state)
     assert seen == [ModelState.NOT_LOADED, ModelState.LOADING, ModelState.READY, ModelState.NOT_LOADED]
+    assert store.status("parakeet-v3").state is ModelState.NOT_INSTALLED  # an optional model, not set up here
 
 
 def test_an_idle_model_is_unloaded_but_not_while_it_works(models_dir):

@@ -31,7 +31,7 @@ from offline_transcribe.setup.staging import human
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCRIPT = "setup_local_models.py"
-PARAKEET, CANARY = MODELS["parakeet"], MODELS["canary"]
+PARAKEET, CANARY, V3 = MODELS["parakeet"], MODELS["canary"], MODELS["parakeet-v3"]
 RUN_TIMEOUT_S = 180  # the first run loads both models in child processes (NeMo import: tens of seconds)
 CANARY_FILES = ("config.json", "model.safetensors")  # published in nvidia/canary-qwen-2.5b
 QWEN_FILES = {  # published in Qwen/Qwen3-1.7B -> where they go in the SALM folder
@@ -277,13 +277,20 @@ def requested_revisions(hub: FakeHub) -> set[str]:
     return seen
 
 
-def test_setup_asks_the_hub_for_the_pinned_commits_only_never_main(setup: Setup, hub: FakeHub,
-                                                                   published: Published) -> None:
-    hub.commit(CANARY.repo_id, {"README.md": b"a newer main\n"})  # main moves on: must not matter
+def test_setup_asks_the_hub_for_the_pinned_commits_only_never_main(
+    setup: Setup, hub: FakeHub, published: Published, tiny_sources: dict[str, Path]
+) -> None:
+    hub.commit(V3.repo_id, {V3.hub_filename: tiny_sources["parakeet"]}, sha=V3.revision)
+    for spec in (CANARY, V3):
+        hub.commit(spec.repo_id, {"README.md": b"a newer main\n"})  # main moves on: must not matter
     setup.run()
-    pins = {spec.revision for spec in MODELS.values() if spec.required} | {CANARY.llm_revision}
-    assert requested_revisions(hub) == pins
+    output = setup.run("--only", "parakeet-v3")
+    assert f"revision {V3.revision}" in output and "parakeet-v3: installed" in output
+    assert requested_revisions(hub) == {spec.revision for spec in MODELS.values()} | {CANARY.llm_revision}
     assert "main" not in requested_revisions(hub)
+    assert hub.file_downloads()[-1] == f"/{V3.repo_id}/resolve/{V3.revision}/{V3.hub_filename}"
+    assert manifest_models(setup.models_dir)["parakeet-v3"]["revision"] == V3.revision
+    assert check_local_models(setup.models_dir, list(MODELS), deep=True) == []
 
 
 def test_a_pinned_commit_the_hub_does_not_know_fails_setup_saying_so(
@@ -384,7 +391,7 @@ def test_copy_in_the_hub_cache_is_adopted_without_download(
     entries = manifest_models(setup.models_dir)
     assert entries["parakeet"]["revision"] == published.parakeet and entries["canary"]["revision"] == published.canary
     assert entries["parakeet"]["source"].startswith("Hugging Face cache")
-    for key in MODELS:
+    for key in ("parakeet", "canary"):  # what a plain run sets up
         assert check_local_models(setup.models_dir, [key], deep=True) == []
     for rel, sha256 in published.sha256.items():
         assert sha256_file(setup.models_dir / rel) == sha256, rel

@@ -43,6 +43,7 @@ def test_empty_models_folder_exits_1_naming_every_path(tmp_path):
     assert not opened, "a port was opened although the models are missing"
     assert str(empty / "parakeet.nemo") in output
     assert str(empty / "canary") in output
+    assert "parakeet-v3" not in output  # an optional model is never required
     assert SETUP_HINT in output and GUIDE in output
     assert "Traceback" not in output
     assert not (tmp_path / "netguard.log").exists(), "start-up tried to reach another machine"

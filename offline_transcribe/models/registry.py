@@ -129,6 +129,32 @@ MODELS: dict[str, ModelSpec] = {
                 weights="about 10 GB in float32, about 5 GB in bfloat16 (`--half`)",
             ),
         ),
+        ModelSpec(
+            key="parakeet-v3",
+            display_name="Parakeet-TDT-0.6B-v3",
+            repo_id="nvidia/parakeet-tdt-0.6b-v3",
+            # A public snapshot of this commit holds parakeet-tdt-0.6b-v3.nemo (the repo's README is at 541d1f9).
+            revision="541d1f99c6b0c3cd0b11a95167540bb8edefd82b",
+            local_name="parakeet-v3.nemo",
+            storage="nemo",
+            backend="nemo_tdt",
+            hub_filename="parakeet-tdt-0.6b-v3.nemo",
+            required=False,
+            languages=(
+                "bg", "hr", "cs", "da", "nl", "en", "et", "fi", "fr", "de", "el", "hu", "it",
+                "lv", "lt", "mt", "pl", "pt", "ro", "sk", "sl", "es", "sv", "ru", "uk",
+            ),
+            summary="25 European languages, detected automatically; punctuation, capitals, word and segment "
+            "timestamps.",
+            card=ModelCard(
+                parameters="0.6 B",
+                architecture="FastConformer encoder + TDT decoder",
+                wer="≈ 6.34 % (English)",
+                rtfx="≈ 3330 (A100)",
+                url="https://huggingface.co/nvidia/parakeet-tdt-0.6b-v3",
+                weights="about 2.5 GB in float32",
+            ),
+        ),
     )
 }
 DEFAULT_MODEL = "parakeet"
