@@ -2,7 +2,8 @@
 environment here and nowhere else.
 
 ``Settings`` is what the page, the headless mode and the store are built from; ``LongAudioPolicy`` is the
-option set of the long-audio mode (both frozen dataclasses, in the manner of faster-whisper's options).
+option set of the long-audio mode, ``LiveOptions`` that of live transcription (frozen dataclasses, in the manner of
+faster-whisper's options).
 """
 
 from __future__ import annotations
@@ -62,6 +63,15 @@ class LongAudioPolicy:
     canary_batch_size: int = 4
 
 
+@dataclass(frozen=True)
+class LiveOptions:
+    """Live transcription's context in seconds, where the user set it (None: the model's default for the device)."""
+
+    chunk_s: float | None = None  # audio decoded per step
+    left_s: float | None = None  # audio before the chunk the encoder sees
+    right_s: float | None = None  # audio after it: words are final once it has arrived
+
+
 def cache_setting(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
     """How often and after how long (seconds) uploads and results are deleted: ``DELETE_CACHE``, or a shorter
     age from ``$TRANSCRIBE_UI_CACHE_TTL_S`` (checked every half of that age, at most every 30 min)."""
@@ -99,6 +109,7 @@ class Settings:
     delete_cache: tuple[int, int] = DELETE_CACHE  # (how often, how old), seconds
     unload_after_s: float | None = None  # unload a model idle this long (None: keep it)
     long_audio: LongAudioPolicy = field(default_factory=LongAudioPolicy)
+    live: LiveOptions = field(default_factory=LiveOptions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **options: object) -> Settings:

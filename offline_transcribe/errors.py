@@ -86,3 +86,7 @@ class FileMissingError(AppError):
 
 class UnexpectedError(AppError):
     """A bug or an environment failure (logged with its traceback), reported to the user in one sentence."""
+
+
+class LiveUnavailableError(AppError):
+    """Live transcription cannot run: the model cannot stream, or live transcription is busy elsewhere."""

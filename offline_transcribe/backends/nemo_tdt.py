@@ -24,16 +24,23 @@ from ..loaders.no_init import skip_weight_init
 from ..models.files import corrupt_files_error, load_failed_message, validate_local_models
 from ..models.registry import ModelSpec
 from ..types import Progress, Segment, Word
+from .base import StreamContext
 from .windows import clock, plan_windows, stitch_windows, words_to_segments
 
 if TYPE_CHECKING:
     import torch
 
 
+# Live transcription defaults (see stream_context).
+CPU_STREAM_CONTEXT = StreamContext(chunk_s=1.6, left_s=4.0, right_s=1.6)
+GPU_STREAM_CONTEXT = StreamContext(chunk_s=0.48, left_s=10.0, right_s=0.96)
+
+
 class NemoTdtBackend:
     """Parakeet-TDT: a FastConformer encoder and a TDT decoder, with word and segment timestamps."""
 
     name = "nemo_tdt"
+    streaming = True  # live, by buffered chunks: nemo_tdt_streaming
     word_timestamps = True
     timestamps = "per word and segment"
     loaded_as = (
@@ -72,6 +79,16 @@ class NemoTdtBackend:
                 chunk = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
                 results.append((start, end, transcribe_words(model, chunk, offset=start)))
         return words_to_segments(stitch_windows(results))
+
+    def stream_context(self, device: str) -> StreamContext:
+        """Live defaults per device, from ``bench/bench_live.py`` on the 0.6 B model (``docs/benchmarks.md``)."""
+        return GPU_STREAM_CONTEXT if device.startswith("cuda") else CPU_STREAM_CONTEXT
+
+    def open_stream(self, model: Any, context: StreamContext) -> Any:
+        """A buffered-chunk stream through ``model`` (``nemo_tdt_streaming.TdtStream``)."""
+        from .nemo_tdt_streaming import TdtStream
+
+        return TdtStream(model, context)
 
     def long_audio_note(self, policy: LongAudioPolicy) -> str:
         """What happens to long files."""

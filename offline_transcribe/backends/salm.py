@@ -34,6 +34,7 @@ class SalmBackend:
     """Canary-Qwen: transcripts from the LLM's answer, timestamps per window."""
 
     name = "salm"
+    streaming = False
     word_timestamps = False
     timestamps = "per window (up to 40 s)"
     loaded_as = (

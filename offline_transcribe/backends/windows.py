@@ -55,22 +55,36 @@ def _seam(prev_words: list[Word], next_words: list[Word], lo: float, hi: float) 
     return best
 
 
-def words_to_segments(words: list[Word], max_gap: float = 0.8, max_words: int = 30) -> list[Segment]:
+SEGMENT_MAX_GAP_S = 0.8  # a longer pause between two words starts a new segment
+SEGMENT_MAX_WORDS = 30
+
+
+def ends_segment(words: list[Word], next_start: float, max_gap: float = SEGMENT_MAX_GAP_S,
+                 max_words: int = SEGMENT_MAX_WORDS) -> bool:  # fmt: skip
+    """Whether the segment ``words`` ends before a word starting at ``next_start``: a sentence end, a pause longer
+    than ``max_gap``, or ``max_words`` words."""
+    last = words[-1]
+    return last.text.endswith(SENTENCE_END) or next_start - last.end > max_gap or len(words) >= max_words
+
+
+def words_to_segments(
+    words: list[Word], max_gap: float = SEGMENT_MAX_GAP_S, max_words: int = SEGMENT_MAX_WORDS
+) -> list[Segment]:
     """Group words into subtitle-sized segments: at sentence ends, pauses, or a length limit."""
     segments: list[Segment] = []
     current: list[Word] = []
     for word in words:
-        last = current[-1] if current else None
-        if last and (last.text.endswith(SENTENCE_END) or word.start - last.end > max_gap or len(current) >= max_words):
-            segments.append(_segment(current))
+        if current and ends_segment(current, word.start, max_gap, max_words):
+            segments.append(make_segment(current))
             current = []
         current.append(word)
     if current:
-        segments.append(_segment(current))
+        segments.append(make_segment(current))
     return segments
 
 
-def _segment(words: list[Word]) -> Segment:
+def make_segment(words: list[Word]) -> Segment:
+    """A segment spanning ``words``, its text the words joined by spaces."""
     return Segment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words))
 
 
