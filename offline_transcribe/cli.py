@@ -3,6 +3,7 @@
     python transcribe_ui.py                       # the page, on http://127.0.0.1:7860
     python transcribe_ui.py --preload --port 8000
     python transcribe_ui.py --transcribe a.wav b.mp3 --model parakeet --format srt --output-dir out/
+    ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | python transcribe_ui.py --live -
 
 The required models are checked before anything else; when one is missing the command prints every missing
 path, the setup command and the guide, and exits with status 1 without opening a port (and without importing
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .batch import parse_formats, summary_line, transcribe_files
-from .config import DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, Settings
+from .config import DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, LiveOptions, Settings
 from .errors import AppError
 from .exports import EXPORT_FORMATS
 from .models.registry import DEFAULT_MODEL, MODELS, required_keys
@@ -49,6 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--format", default="txt", help=f"with --transcribe: {', '.join(EXPORT_FORMATS)}, several "
                    "separated by commas, or all (default: txt)")
     p.add_argument("--output-dir", type=Path, default=Path("."), help="with --transcribe: where to write (default: .)")
+    p.add_argument("--live", metavar="SOURCE", help="transcribe live and print each segment when it is final: - reads "
+                   "16 kHz mono s16le PCM from standard input, a file is played at real-time speed")
+    for name, what in (("chunk", "audio decoded per step"), ("left", "audio before the chunk the model sees"),
+                       ("right", "audio after the chunk the model waits for")):
+        p.add_argument(f"--live-{name}", type=float, metavar="SECONDS",
+                       help=f"live transcription: {what} (default: measured per device, see docs/benchmarks.md)")
     args = p.parse_args(argv)
     try:
         args.formats = parse_formats(args.format)
@@ -56,6 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--format: {exc}")
     if args.unload_after is not None and args.unload_after <= 0:
         p.error("--unload-after: give a number of minutes above 0")
+    if args.live and args.transcribe:
+        p.error("--live and --transcribe: choose one")
+    if args.live_chunk is not None and args.live_chunk <= 0:
+        p.error("--live-chunk: give a number of seconds above 0")
+    for name in ("left", "right"):
+        if (getattr(args, f"live_{name}") or 0) < 0:
+            p.error(f"--live-{name}: give a number of seconds, 0 or more")
     return args
 
 
@@ -71,6 +85,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         default_model=args.model,
         max_file_size=args.max_file_size,
         unload_after_s=args.unload_after * 60 if args.unload_after is not None else None,
+        live=LiveOptions(args.live_chunk, args.live_left, args.live_right),
     )
 
 
@@ -144,7 +159,7 @@ def serve(settings: Settings, store: ModelStore) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the page (or the headless batch with ``--transcribe``); returns the exit status."""
+    """Run the page (or the headless batch with ``--transcribe``, live with ``--live``); returns the exit status."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -152,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     store = ModelStore.from_settings(settings)
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir)
+    if args.live:
+        from .live.headless import run_live
+
+        return run_live(store, args.live, settings.default_model, settings.live)
     if validate_local_models(store) is None:
         return 1
     return serve(settings, store)
