@@ -26,6 +26,7 @@ from ..models.files import models_dir_option
 from ..models.registry import MODELS, get_spec, required_keys
 from ..models.store import ModelStore
 from ..types import ModelState
+from . import live
 
 log = logging.getLogger("transcribe.ui")
 
@@ -39,7 +40,7 @@ CSS = """
 #app-header h1 { margin-bottom: 0.2em; }
 #model-status { font-size: 0.9em; }
 #messages pre, #messages pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
-"""
+""" + live.CSS
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -88,7 +89,11 @@ loading or ready, and on which device. Nothing is downloaded while the app runs.
 The model files are created once by the setup script (`python {SETUP_SCRIPT}`; see `{GUIDE}`). If a file goes
 missing, the page tells you which one and the command that restores it.
 
-**Without a browser**: `python transcribe_ui.py --transcribe FILE... --model parakeet --format srt --output-dir DIR`.
+**Live**: press *Record* in the Live box and speak: the words appear as you talk (grey ones may still change).
+*Stop* transcribes the whole recording once more, offline, into the transcript, table and downloads.
+
+**Without a browser**: `python transcribe_ui.py --transcribe FILE... --model parakeet --format srt --output-dir DIR`;
+live from a microphone: `ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | python transcribe_ui.py --live -`.
 """
 
 
@@ -429,6 +434,7 @@ def build_app(settings: Settings, store: ModelStore, exports_root: Path | None =
         with gr.Row():
             with gr.Column(scale=2):
                 files, recording, model, status, button = build_inputs(store, settings.default_model)
+                live_panel = live.build_panel()
             with gr.Column(scale=3):
                 text, segments, downloads, stats, messages = build_outputs()
         build_accordions(models_dir, settings.long_audio)
@@ -440,6 +446,8 @@ def build_app(settings: Settings, store: ModelStore, exports_root: Path | None =
             api_description="Transcribe audio files (and/or a recording) with a local model.",
             concurrency_limit="default",  # the queue's default: one job at a time
         )
+        live_mode = live.LiveMode(store, settings.live, exports_root)
+        live.wire(demo, live_panel, live_mode, handler, model, [text, segments, downloads, stats, messages])
 
         def model_status() -> str:
             """Each model's local path and state: not installed, not loaded, loading…, ready on GPU/CPU."""

@@ -1,0 +1,260 @@
+"""The page's Live mode: the microphone streams to the server, the words appear while the person speaks, and when
+they stop the whole recording is transcribed once more offline (best quality, word times) into the usual
+transcript, segments table and downloads.
+
+One live session per browser tab (Gradio's session hash). Live decoding runs for one tab at a time in the whole
+app, as every model job does: a second tab that starts Live while another runs is told so, and what it records is
+still transcribed (through the queue) when it stops. A tab that goes away (Gradio's unload event, when the
+browser disconnects) frees its session at once; one that sends no audio for ``IDLE_S`` can be taken over.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import soundfile
+import soxr
+
+from ..audio import SAMPLE_RATE
+from ..config import LiveOptions
+from ..errors import AppError
+from ..live.session import LiveSession, LiveView, can_stream, streaming_models
+from ..models.registry import MODELS
+from ..models.store import ModelStore
+
+log = logging.getLogger("transcribe.ui.live")
+
+STREAM_EVERY_S = 0.5  # the browser sends the microphone's audio this often
+IDLE_S = 30.0  # a tab that sent no audio for this long no longer holds live decoding
+CSS = """
+#live-text { min-height: 4em; font-size: 1.05em; line-height: 1.5; }
+#live-text .live-tentative { color: var(--body-text-color-subdued); font-style: italic; }
+"""
+
+
+@dataclass(eq=False)
+class LiveTab:
+    """One tab's live recording: the WAV it is written to, and its session (None while another tab has Live)."""
+
+    chosen: str  # the model chosen on the page: it makes the final transcript
+    key: str  # the model that streams: the chosen one if it can
+    folder: Path
+    writer: soundfile.SoundFile
+    session: LiveSession | None = None
+    note: str = ""  # why there is no session
+    resampler: soxr.ResampleStream | None = None
+    rate: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+    @property
+    def path(self) -> Path:
+        return Path(self.writer.name)
+
+    @property
+    def decoding(self) -> bool:
+        """True while its session decodes and audio keeps coming."""
+        return self.session is not None and self.session.active and self.session.idle_s < IDLE_S
+
+    @property
+    def recorded_s(self) -> float:
+        return self.writer.frames / SAMPLE_RATE
+
+    def to_16k_mono(self, rate: int, data: np.ndarray) -> np.ndarray:
+        """The browser's int16 chunk at ``rate`` as 16 kHz mono float32 (resampled as one stream, no seams)."""
+        samples = data.astype(np.float32) / 32768.0 if data.dtype.kind in "iu" else data.astype(np.float32)
+        if samples.ndim > 1:
+            samples = samples.mean(axis=1)
+        if rate != self.rate:
+            self.rate, self.resampler = rate, None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1)
+        return samples if self.resampler is None else self.resampler.resample_chunk(samples)
+
+
+class LiveMode:
+    """The Live mode's event handlers; ``build_panel`` and ``wire`` put it on the page."""
+
+    def __init__(self, store: ModelStore, options: LiveOptions, root: Path):
+        self.store, self.options, self.root = store, options, root
+        self._tabs: dict[str, LiveTab] = {}
+        self._guard = threading.Lock()
+        self._owner: str | None = None  # the tab whose session decodes
+
+    # -- events ---------------------------------------------------------------------------------------------------
+
+    def chunk(self, audio: tuple[int, np.ndarray] | None, model_key: str, request: gr.Request) -> tuple[str, str]:
+        """One chunk from the microphone: record it, feed it to the tab's session; the live text and status."""
+        tab = self._tab(request.session_hash, model_key)
+        if tab is None:
+            return "", self._no_model_status()
+        with tab.lock:
+            if tab.closed or audio is None:
+                return _text_html(tab.session.view() if tab.session else None), self._status(tab)
+            samples = tab.to_16k_mono(*audio)
+            tab.writer.write(samples)
+            if tab.session is not None:
+                tab.session.feed(samples)
+        return _text_html(tab.session.view() if tab.session else None), self._status(tab)
+
+    def stop(self, request: gr.Request) -> tuple[str, str, str | None]:
+        """Recording stopped: decode what is left; the final live text, the status and the recording to transcribe."""
+        tab = self._release(request.session_hash)
+        if tab is None:
+            return gr.skip(), gr.skip(), None
+        view = tab.session.close() if tab.session is not None else None
+        if view is not None and view.error:
+            gr.Warning(view.error)
+        if tab.recorded_s <= 0:
+            shutil.rmtree(tab.folder, ignore_errors=True)
+            return _text_html(view), "Nothing was recorded.", None
+        status = f"Recorded {tab.recorded_s:.1f} s. Transcribing the whole recording once more for the best quality…"
+        return _text_html(view), status, str(tab.path)
+
+    def unload(self, request: gr.Request) -> None:
+        """The tab went away: stop its session and delete its recording."""
+        tab = self._release(request.session_hash)
+        if tab is not None:
+            if tab.session is not None:
+                tab.session.abort()
+            shutil.rmtree(tab.folder, ignore_errors=True)
+            log.info("live: tab %s gone; its session is freed", request.session_hash)
+
+    # -- tabs -----------------------------------------------------------------------------------------------------
+
+    def _tab(self, tab_id: str, model_key: str) -> LiveTab | None:
+        """The tab's recording, started on its first chunk (with a session when no other tab decodes live)."""
+        with self._guard:
+            if (tab := self._tabs.get(tab_id)) is not None:
+                return tab
+            key = model_key if can_stream(model_key) else next(iter(streaming_models(self.store.installed())), None)
+            if key is None:
+                return None
+            folder = Path(tempfile.mkdtemp(prefix="live-", dir=self.root))
+            writer = soundfile.SoundFile(folder / "live recording.wav", "w", SAMPLE_RATE, 1, "PCM_16")
+            tab = self._tabs[tab_id] = LiveTab(model_key, key, folder, writer)
+            owner = self._tabs.get(self._owner) if self._owner else None
+            if owner is not None and owner.decoding:
+                tab.note = (
+                    "Live transcription is running in another tab or window (one at a time, so that it keeps up "
+                    "with speech). This recording is still transcribed when you stop."
+                )
+                return tab
+            if owner is not None and owner.session is not None:
+                owner.session.abort()  # stale: no audio for IDLE_S
+            self._owner = tab_id
+        try:
+            tab.session = LiveSession(self.store, key, self.options)
+            log.info("live: tab %s started with %s (%s)", tab_id, key, tab.session.view().context)
+        except AppError as exc:
+            tab.note = str(exc)
+        return tab
+
+    def _release(self, tab_id: str) -> LiveTab | None:
+        with self._guard:
+            tab = self._tabs.pop(tab_id, None)
+            if self._owner == tab_id:
+                self._owner = None
+        if tab is not None:
+            with tab.lock:  # after the chunk being handled, if any
+                tab.closed = True
+                tab.writer.close()
+        return tab
+
+    # -- what the page shows ---------------------------------------------------------------------------------------
+
+    def _status(self, tab: LiveTab) -> str:
+        if tab.session is None:
+            return f"⚠ {tab.note} Recorded {tab.recorded_s:.1f} s."
+        view = tab.session.view()
+        if view.error:
+            return f"✗ {view.error}"
+        line = (
+            f"● Live with {view.model_name} on {view.device} ({view.context}): words turn final about "
+            f"{view.context.latency_s:.1f} s after you say them. Heard {view.received_s:.1f} s."
+        )
+        if view.falling_behind:
+            line += (
+                f"\n\n⚠ Falling behind by {view.behind_s:.0f} s: this computer decodes more slowly than you speak. "
+                "Nothing is lost: when you stop, the whole recording is transcribed."
+            )
+        if tab.chosen != tab.key:
+            line += (
+                f"\n\n{MODELS[tab.chosen].display_name} cannot transcribe live: the live text comes from "
+                f"{view.model_name}, the final transcript from {MODELS[tab.chosen].display_name}."
+            )
+        return line
+
+    def _no_model_status(self) -> str:
+        names = " or ".join(MODELS[k].display_name for k in MODELS if can_stream(k))
+        return f"⚠ Live transcription needs {names}, and none is installed."
+
+
+def _text_html(view: LiveView | None) -> str:
+    """Committed words as they are, tentative ones greyed."""
+    if view is None:
+        return ""
+    committed = html.escape(view.committed_text)
+    tentative = html.escape(view.tentative_text)
+    return f'<span class="live-committed">{committed}</span> <span class="live-tentative">{tentative}</span>'
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# On the page
+
+
+@dataclass(frozen=True)
+class LivePanel:
+    """The Live mode's components."""
+
+    mic: gr.Audio
+    text: gr.HTML
+    status: gr.Markdown
+    recording: gr.State  # the path of the tab's last recording, for the offline pass
+
+
+def build_panel() -> LivePanel:
+    """The streaming microphone, the live text and its status line."""
+    with gr.Group(elem_id="live"):
+        mic = gr.Audio(
+            label="Live: press Record and speak, the words appear as you talk; Stop gives the full transcript",
+            sources=["microphone"], streaming=True, type="numpy", elem_id="live-mic",
+        )  # fmt: skip
+        text = gr.HTML(elem_id="live-text", padding=True)
+        status = gr.Markdown(elem_id="live-status")
+    return LivePanel(mic, text, status, gr.State(None))
+
+
+def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: gr.Radio, outputs: list) -> None:
+    """Connect the panel: chunks and stop in their own concurrency group (live decoding is one tab at a time by
+    ``LiveMode`` itself, so the file queue never waits for a stream), the offline pass in the default queue
+    (``transcribe`` is the page's ``TranscribeHandler``: the same results, table and downloads as for files)."""
+    private = dict(api_visibility="private", show_progress="hidden", concurrency_id="live", concurrency_limit=None)
+    panel.mic.stream(
+        live.chunk, inputs=[panel.mic, model], outputs=[panel.text, panel.status], stream_every=STREAM_EVERY_S,
+        time_limit=None, **private,
+    )  # fmt: skip
+
+    def final_pass(path: str | None, model_key: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """The whole recording through the usual transcription; its text replaces the live text."""
+        if not path:
+            return [gr.skip()] * (len(outputs) + 2)
+        try:
+            result = transcribe(None, path, model_key, progress)
+        finally:
+            shutil.rmtree(Path(path).parent, ignore_errors=True)
+        final = html.escape(result[0]) or "(no speech found)"
+        done = "✓ The final transcript (the whole recording, transcribed offline) replaces the live text."
+        return [*result, f'<span class="live-committed">{final}</span>', done]
+
+    panel.mic.stop_recording(live.stop, outputs=[panel.text, panel.status, panel.recording], **private).then(
+        final_pass, inputs=[panel.recording, model], outputs=[*outputs, panel.text, panel.status],
+        api_visibility="private", concurrency_limit="default",
+    )  # fmt: skip
+    demo.unload(live.unload)
