@@ -1,0 +1,199 @@
+"""Live transcription with the tiny model trained here (``tests/data/tiny_words_tdt.nemo``): the streaming engine
+through ``LiveSession`` against the offline transcript of the same audio, its memory over a long stream, silence,
+and ``transcribe_ui.py --live -`` fed at real-time speed.
+
+Streaming decodes the audio by chunks with a few seconds of context instead of the whole utterance at once, so it
+may hear a word differently; the bound for that is ``MAX_WER_INCREASE`` (measured: see ``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_trained_model import FIXTURE, one_torch_thread, words_of
+
+import synth_speech as ss
+from app_process import PROJECT_DIR, SCRIPT, app_env
+from offline_transcribe import ModelStore
+from offline_transcribe.backends.windows import words_to_segments
+from offline_transcribe.config import LiveOptions
+from offline_transcribe.live.session import LiveSession
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed"),
+]
+
+PIECES_S = (0.1, 0.25, 0.7, 2.0)  # how much audio arrives at a time
+MAX_WER_INCREASE = 0.05  # streaming WER minus offline WER, held-out utterances (measured: 0.0x)
+MAX_TIME_DIFFERENCE_S = 0.17  # a word's start and end, streaming vs offline (two encoder frames)
+LINE = re.compile(r"^\[(\d+):(\d\d):(\d\d\.\d\d) → (\d+):(\d\d):(\d\d\.\d\d)\] (.+)$")
+
+
+@pytest.fixture(scope="module")
+def live_store(tmp_path_factory):
+    """A store whose Parakeet is the trained tiny model (installed as a user adopts a copy)."""
+    from conftest import install_parakeet
+
+    models_dir = tmp_path_factory.mktemp("live_models") / "local_models"
+    install_parakeet(models_dir, FIXTURE)
+    store = ModelStore(models_dir)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("live_clips")
+
+
+@pytest.fixture(scope="module")
+def utterances(clips) -> list[tuple[np.ndarray, list[ss.WordTiming]]]:
+    """16 held-out utterances (voices and speed never heard in training), 1..10 words."""
+    rng = np.random.default_rng(1606)
+    return [
+        ss.make_utterance(ss.random_text(rng, int(rng.integers(1, 11))), ss.HELDOUT_VOICES[i % 2], ss.HELDOUT_SPEED,
+                          ss.HELDOUT_PITCH, rng, cache_dir=clips)
+        for i in range(16)
+    ]  # fmt: skip
+
+
+def stream(store: ModelStore, audio: np.ndarray, piece_s: float, options: LiveOptions | None = None):
+    """``audio`` through a ``LiveSession``, ``piece_s`` at a time; the final view."""
+    session = LiveSession(store, "parakeet", options)
+    step = max(1, int(piece_s * ss.SAMPLE_RATE))
+    for i in range(0, len(audio), step):
+        session.feed(audio[i : i + step])
+    return session.close()
+
+
+def test_pieces_of_any_size_give_the_same_words(live_store, utterances):
+    """The audio may arrive 0.1 s … 2 s at a time: the committed words and their times do not depend on it."""
+    with one_torch_thread():
+        for audio, _ in utterances[:3]:
+            views = [stream(live_store, audio, piece) for piece in PIECES_S]
+            assert views[0].segments, "no words"
+            for view in views:
+                assert not view.error and view.finished and not view.open_words and not view.tentative
+                assert view.segments == views[0].segments, f"piece sizes disagree: {views[0].committed_text!r}"
+
+
+def test_streaming_reads_like_the_offline_transcript(live_store, utterances):
+    """Held-out utterances: streaming WER at most ``MAX_WER_INCREASE`` above offline; where the words agree,
+    their times agree within two encoder frames and they form the same segments."""
+    from offline_transcribe.transcribe import transcribe_audio
+
+    refs, offline_hyps, live_hyps = [], [], []
+    with one_torch_thread():
+        for audio, timings in utterances:
+            offline = transcribe_audio(audio, "parakeet", store=live_store)
+            view = stream(live_store, audio, 0.25)
+            assert not view.error
+            refs.append(" ".join(t.word for t in timings))
+            offline_hyps.append(" ".join(words_of(offline.text)))
+            live_hyps.append(" ".join(words_of(view.committed_text)))
+            live_words = [w for s in view.segments for w in s.words]
+            if [w.text for w in live_words] != [w.text for w in offline.words]:
+                continue
+            for mine, theirs in zip(live_words, offline.words, strict=True):
+                assert abs(mine.start - theirs.start) <= MAX_TIME_DIFFERENCE_S, (mine, theirs)
+                assert abs(mine.end - theirs.end) <= MAX_TIME_DIFFERENCE_S, (mine, theirs)
+            assert [s.text for s in view.segments] == [s.text for s in words_to_segments(offline.words)]
+    offline_wer, live_wer = ss.word_error_rate(refs, offline_hyps), ss.word_error_rate(refs, live_hyps)
+    differ = [(a, b) for a, b in zip(live_hyps, offline_hyps, strict=True) if a != b]
+    assert live_wer <= offline_wer + MAX_WER_INCREASE, (live_wer, offline_wer, differ)
+    assert len(differ) <= 0.2 * len(utterances), differ
+
+
+def test_silence_gives_no_words_and_no_error(live_store):
+    with one_torch_thread():
+        view = stream(live_store, np.zeros(8 * ss.SAMPLE_RATE, np.float32), 0.5)
+    assert view.finished and not view.error
+    assert view.segments == () and view.committed_text == "" and view.received_s == pytest.approx(8.0)
+
+
+def test_memory_stays_flat_over_a_30_minute_stream(live_store, utterances):
+    """30 minutes of speech through one session: what it keeps is bounded by its context, not by the time.
+
+    RSS (which also counts torch's allocator) may grow by at most 40 MB between minute 5 and minute 30;
+    the words of 30 minutes take well under 1 MB. Large chunks keep the test short; the stream's own buffers
+    are the same at any chunk size.
+    """
+    import psutil
+
+    speech = np.concatenate([audio for audio, _ in utterances])  # about a minute of speech, looped
+    minute = np.tile(speech, int(np.ceil(60 * ss.SAMPLE_RATE / len(speech))))[: 60 * ss.SAMPLE_RATE]
+    process = psutil.Process()
+    rss: dict[int, int] = {}
+    with one_torch_thread():
+        session = LiveSession(live_store, "parakeet", LiveOptions(chunk_s=8.0, left_s=4.0, right_s=1.6))
+        for m in range(1, 31):
+            for i in range(0, len(minute), 4 * ss.SAMPLE_RATE):
+                session.feed(minute[i : i + 4 * ss.SAMPLE_RATE])
+            while session.view().decoded_s < m * 60 - 12:  # let the worker keep up, so the inbox stays small
+                time.sleep(0.02)
+            rss[m] = process.memory_info().rss
+        view = session.close()
+    assert not view.error and view.received_s == pytest.approx(1800)
+    assert len(view.committed_text.split()) > 30 * 100  # it kept transcribing to the end
+    growth = (rss[30] - rss[5]) / 2**20
+    assert growth < 40, f"RSS grew by {growth:.0f} MB from minute 5 to 30: {[round(r / 2**20) for r in rss.values()]}"
+
+
+@pytest.mark.timeout(600)  # a busy machine may take minutes to start the process
+def test_live_stdin_prints_final_lines_while_audio_still_arrives(live_store, clips, tmp_path):
+    """``--live -`` with 16 kHz s16le piped at real-time speed: the first line is printed while the writer still
+    has audio to send; every line is ``[start → end] text``; the words are those of the offline transcript."""
+    from offline_transcribe.transcribe import transcribe_audio
+
+    audio, timings = ss.make_long_file(np.random.default_rng(16), minutes=0.4, cache_dir=clips)
+    with one_torch_thread():
+        offline = transcribe_audio(audio, "parakeet", store=live_store)
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    cmd = [sys.executable, str(SCRIPT), "--models-dir", str(live_store.models_dir), "--live", "-"]
+    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=app_env(tmp_path), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    listening, writer_done = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def read_errors() -> None:
+        for raw in proc.stderr:
+            errors.append(raw.decode(errors="replace"))
+            if raw.startswith(b"Listening"):
+                listening.set()
+
+    def write() -> None:
+        listening.wait(400)
+        block, started = int(0.1 * ss.SAMPLE_RATE) * 2, time.monotonic()
+        try:
+            for i, at in enumerate(range(0, len(pcm), block)):
+                time.sleep(max(0.0, started + i * 0.1 - time.monotonic()))
+                proc.stdin.write(pcm[at : at + block])
+                proc.stdin.flush()
+        finally:
+            writer_done.set()
+            proc.stdin.close()
+
+    threads = [threading.Thread(target=read_errors, daemon=True), threading.Thread(target=write, daemon=True)]
+    for t in threads:
+        t.start()
+    lines: list[tuple[str, bool]] = []  # (line, whether the writer had finished when it was read)
+    for raw in proc.stdout:
+        lines.append((raw.decode().rstrip("\n"), writer_done.is_set()))
+    assert proc.wait(60) == 0, "".join(errors)[-3000:]
+    assert lines, "".join(errors)[-3000:]
+    assert not lines[0][1], "the first line came only after the whole input had been sent"
+    parsed = [LINE.match(line) for line, _ in lines]
+    assert all(parsed), lines
+    text = " ".join(m.group(7) for m in parsed)
+    assert ss.word_error_rate([" ".join(words_of(offline.text))], [" ".join(words_of(text))]) <= MAX_WER_INCREASE * 2
+    ends = [int(m.group(4)) * 3600 + int(m.group(5)) * 60 + float(m.group(6)) for m in parsed]
+    assert ends == sorted(ends) and ends[-1] <= len(audio) / ss.SAMPLE_RATE + 0.1
