@@ -95,10 +95,6 @@ class ChunkStream(Protocol):
         """True when enough audio has arrived for the next step."""
         ...
 
-    def pending_s(self) -> float:
-        """Seconds of audio received and not yet decoded for good."""
-        ...
-
     def step(self, model: Any) -> StreamStep:
         """Decode the next chunk (call only when ``ready()``)."""
         ...

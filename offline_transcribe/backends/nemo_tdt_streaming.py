@@ -75,9 +75,6 @@ class TdtStream:
     def ready(self) -> bool:
         return self._received - self._decoded >= (self.chunk_f + self.right_f) * self.frames.samples
 
-    def pending_s(self) -> float:
-        return (self._received - self._decoded) / (self.frames.samples / self.frames.seconds)
-
     def step(self, model: Any) -> StreamStep:
         return self._step(model, last=False)
 

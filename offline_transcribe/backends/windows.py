@@ -59,8 +59,9 @@ SEGMENT_MAX_GAP_S = 0.8  # a longer pause between two words starts a new segment
 SEGMENT_MAX_WORDS = 30
 
 
-def ends_segment(words: list[Word], next_start: float, max_gap: float = SEGMENT_MAX_GAP_S,
-                 max_words: int = SEGMENT_MAX_WORDS) -> bool:  # fmt: skip
+def ends_segment(
+    words: list[Word], next_start: float, max_gap: float = SEGMENT_MAX_GAP_S, max_words: int = SEGMENT_MAX_WORDS
+) -> bool:
     """Whether the segment ``words`` ends before a word starting at ``next_start``: a sentence end, a pause longer
     than ``max_gap``, or ``max_words`` words."""
     last = words[-1]

@@ -19,6 +19,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE, load_audio
 from ..config import LiveOptions
 from ..errors import AppError
+from ..models.registry import get_spec
 from ..models.store import ModelStore
 from ..types import Segment
 from .session import LiveSession, LiveView
@@ -56,7 +57,7 @@ def run_live(
     out, err = out or sys.stdout, err or sys.stderr
     try:
         audio = None if source == "-" else load_audio(source, SAMPLE_RATE)
-        print(f"Loading {model_key}…", file=err, flush=True)
+        print(f"Loading {get_spec(model_key).display_name}…", file=err, flush=True)
         session = LiveSession(store, model_key, options, on_segment=lambda seg: _print_line(seg, out))
     except AppError as exc:
         print(str(exc), file=err, flush=True)

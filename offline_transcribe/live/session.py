@@ -22,7 +22,7 @@ from ..backends import get_backend
 from ..backends.base import ChunkStream, StreamContext, StreamingBackend, StreamStep
 from ..backends.windows import ends_segment, make_segment
 from ..config import LiveOptions
-from ..devices import is_out_of_memory
+from ..devices import free_accelerator_memory, is_out_of_memory
 from ..errors import AppError, LiveUnavailableError
 from ..models.registry import MODELS, get_spec
 from ..models.store import ModelStore
@@ -190,7 +190,9 @@ class LiveSession:
             self._fail(str(exc))
         except Exception as exc:
             if is_out_of_memory(exc):
-                self._fail("The GPU ran out of memory during live transcription. Stop and try again.")
+                free_accelerator_memory()
+                self._fail("The GPU ran out of memory during live transcription; the memory has been freed. Stop, "
+                           "then try again.")
             else:
                 log.exception("Live transcription failed")
                 self._fail("Live transcription failed unexpectedly; the details are in the server log.")

@@ -149,11 +149,14 @@ class LiveMode:
             if owner is not None and owner.session is not None:
                 owner.session.abort()  # stale: no audio for IDLE_S
             self._owner = tab_id
+            tab.lock.acquire()  # held while the session starts (the model may load): its chunks wait for it
         try:
             tab.session = LiveSession(self.store, key, self.options)
             log.info("live: tab %s started with %s (%s)", tab_id, key, tab.session.view().context)
         except AppError as exc:
             tab.note = str(exc)
+        finally:
+            tab.lock.release()
         return tab
 
     def _release(self, tab_id: str) -> LiveTab | None:
