@@ -23,6 +23,7 @@ from test_trained_model import FIXTURE, one_torch_thread, words_of
 import synth_speech as ss
 from app_process import PROJECT_DIR, SCRIPT, app_env, run_app_command
 from offline_transcribe import ModelStore
+from offline_transcribe.backends import get_backend
 from offline_transcribe.backends.windows import words_to_segments
 from offline_transcribe.config import LiveOptions
 from offline_transcribe.live.session import LiveSession
@@ -66,6 +67,12 @@ def utterances(clips) -> list[tuple[np.ndarray, list[ss.WordTiming]]]:
     ]  # fmt: skip
 
 
+def device_context(device: str) -> LiveOptions:
+    """The default live context of ``device`` as options (both run here on the CPU: a context is only numbers)."""
+    c = get_backend("nemo_tdt").stream_context(device)
+    return LiveOptions(c.chunk_s, c.left_s, c.right_s)
+
+
 def stream(store: ModelStore, audio: np.ndarray, piece_s: float, options: LiveOptions | None = None):
     """``audio`` through a ``LiveSession``, ``piece_s`` at a time; the final view."""
     session = LiveSession(store, "parakeet", options)
@@ -76,26 +83,28 @@ def stream(store: ModelStore, audio: np.ndarray, piece_s: float, options: LiveOp
 
 
 def test_pieces_of_any_size_give_the_same_words(live_store, utterances):
-    """The audio may arrive 0.1 s … 2 s at a time: the committed words and their times do not depend on it."""
+    """The audio may arrive 0.1 s … 2 s at a time: the committed words and their times do not depend on it
+    (short chunks and contexts: many steps per utterance, each cheap)."""
     with one_torch_thread():
-        for audio, _ in utterances[:3]:
-            views = [stream(live_store, audio, piece) for piece in PIECES_S]
+        for audio, _ in utterances[:2]:
+            views = [stream(live_store, audio, piece, LiveOptions(0.8, 1.6, 0.8)) for piece in PIECES_S]
             assert views[0].segments, "no words"
             for view in views:
                 assert not view.error and view.finished and not view.open_words and not view.tentative
                 assert view.segments == views[0].segments, f"piece sizes disagree: {views[0].committed_text!r}"
 
 
-def test_streaming_reads_like_the_offline_transcript(live_store, utterances):
-    """Held-out utterances: streaming WER at most ``MAX_WER_INCREASE`` above offline; where the words agree,
-    their times agree within two encoder frames and they form the same segments."""
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_streaming_reads_like_the_offline_transcript(live_store, utterances, device):
+    """Held-out utterances with each device's default context: streaming WER at most ``MAX_WER_INCREASE`` above
+    offline; where the words agree, their times agree within two encoder frames and they form the same segments."""
     from offline_transcribe.transcribe import transcribe_audio
 
     refs, offline_hyps, live_hyps = [], [], []
     with one_torch_thread():
         for audio, timings in utterances:
             offline = transcribe_audio(audio, "parakeet", store=live_store)
-            view = stream(live_store, audio, 0.25)
+            view = stream(live_store, audio, 0.25, device_context(device))
             assert not view.error
             refs.append(" ".join(t.word for t in timings))
             offline_hyps.append(" ".join(words_of(offline.text)))
@@ -155,7 +164,11 @@ def test_live_stdin_prints_final_lines_while_audio_still_arrives(live_store, cli
     has audio to send; every line is ``[start → end] text``; the words are those of the offline transcript."""
     from offline_transcribe.transcribe import transcribe_audio
 
-    audio, timings = ss.make_long_file(np.random.default_rng(16), minutes=0.4, cache_dir=clips)
+    rng = np.random.default_rng(16)
+    first, _ = ss.make_utterance(["hello", "seven", "two"], ss.HELDOUT_VOICES[0], ss.HELDOUT_SPEED, ss.HELDOUT_PITCH,
+                                 rng, tail_range=(1.5, 1.6), cache_dir=clips)  # fmt: skip
+    rest, _ = ss.make_long_file(rng, minutes=0.15, cache_dir=clips)
+    audio = np.concatenate([first, rest])  # a short first segment, then about 10 s more
     with one_torch_thread():
         offline = transcribe_audio(audio, "parakeet", store=live_store)
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 # Live transcription defaults (see stream_context).
-CPU_STREAM_CONTEXT = StreamContext(chunk_s=1.6, left_s=4.0, right_s=1.6)
+CPU_STREAM_CONTEXT = StreamContext(chunk_s=4.8, left_s=3.2, right_s=1.6)
 GPU_STREAM_CONTEXT = StreamContext(chunk_s=0.48, left_s=10.0, right_s=1.2)
 
 

@@ -178,6 +178,8 @@ class LiveMode:
         view = tab.session.view()
         if view.error:
             return f"✗ {view.error}"
+        if view.finished:  # aborted: another tab took over after this one sent nothing for IDLE_S
+            return f"⚠ Live stopped here: another tab took it over. Recorded {tab.recorded_s:.1f} s."
         line = (
             f"● Live with {view.model_name} on {view.device} ({view.context}): words turn final about "
             f"{view.context.latency_s:.1f} s after you say them. Heard {view.received_s:.1f} s."
