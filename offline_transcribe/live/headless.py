@@ -11,6 +11,7 @@ it is final, one line each with its times; what the command has to say goes to s
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import BinaryIO, TextIO
 
@@ -22,7 +23,7 @@ from ..errors import AppError
 from ..models.registry import get_spec
 from ..models.store import ModelStore
 from ..types import Segment
-from .session import LiveSession, LiveView
+from .session import LiveSession, LiveView, streaming_backend
 
 BLOCK_S = 0.1  # audio read from standard input (or played from a file) at a time
 BEHIND_NOTICE_EVERY_S = 10.0
@@ -53,27 +54,30 @@ def run_live(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Transcribe ``source`` ("-": standard input; otherwise a file played at real-time speed) live; 0 on success."""
+    """Transcribe ``source`` ("-": standard input; otherwise a file played at real-time speed) live; 0 on success.
+
+    Standard input is read from the start, while the model loads (what arrives meanwhile is decoded once it is
+    ready), so a microphone's pipe never backs up.
+    """
     out, err = out or sys.stdout, err or sys.stderr
     try:
         audio = None if source == "-" else load_audio(source, SAMPLE_RATE)
-        print(f"Loading {get_spec(model_key).display_name}…", file=err, flush=True)
+        streaming_backend(model_key)  # a model that cannot stream, before its files are looked at
+        store.validate([model_key])
         session = LiveSession(store, model_key, options, on_segment=lambda seg: _print_line(seg, out))
     except AppError as exc:
         print(str(exc), file=err, flush=True)
         return 1
-    view = session.view()
-    print(
-        f"Live with {view.model_name} on {view.device} ({view.context}): words are final about "
-        f"{view.context.latency_s:.1f} s after they are spoken, plus the time to compute them.",
-        file=err, flush=True,
-    )  # fmt: skip
-    watch = _BehindNotice(session, err)
+    print(f"Loading {get_spec(model_key).display_name}…", file=err, flush=True)
+    announcer = threading.Thread(target=_announce, args=(session, err), name="live-announce", daemon=True)
+    announcer.start()
+    watch = _Watch(session, err)
     try:
         if audio is None:
             print("Listening: 16 kHz mono s16le on standard input; end with Ctrl-D or Ctrl-C.", file=err, flush=True)
             _feed_pcm(session, stdin or sys.stdin.buffer, watch)
         else:
+            announcer.join()  # a file is played once the model is ready
             print(f"Playing {source} at real-time speed ({len(audio) / SAMPLE_RATE:.1f} s).", file=err, flush=True)
             _play(session, audio, watch)
     except KeyboardInterrupt:
@@ -86,8 +90,19 @@ def run_live(
     return 0
 
 
-def _feed_pcm(session: LiveSession, stream: BinaryIO, watch: _BehindNotice) -> None:
-    """Feed s16le samples from ``stream`` as they come, until end of file."""
+def _announce(session: LiveSession, err: TextIO) -> None:
+    """Once the model is ready, say on standard error where the session runs and with which context."""
+    view = session.wait_started()
+    if view.started:
+        print(
+            f"Live with {view.model_name} on {view.device} ({view.context}): words are final about "
+            f"{view.context.latency_s:.1f} s after they are spoken, plus the time to compute them.",
+            file=err, flush=True,
+        )  # fmt: skip
+
+
+def _feed_pcm(session: LiveSession, stream: BinaryIO, watch: _Watch) -> None:
+    """Feed s16le samples from ``stream`` as they come, until end of file (or the session has ended)."""
     read = getattr(stream, "read1", stream.read)  # whatever is there, without waiting for a full block
     block = int(BLOCK_S * SAMPLE_RATE) * 2
     odd = b""
@@ -96,34 +111,36 @@ def _feed_pcm(session: LiveSession, stream: BinaryIO, watch: _BehindNotice) -> N
         even = len(data) - len(data) % 2
         odd = data[even:]
         session.feed(np.frombuffer(data[:even], "<i2").astype(np.float32) / 32768.0)
-        watch.check()
+        if not watch.check():
+            return
 
 
-def _play(session: LiveSession, audio: np.ndarray, watch: _BehindNotice) -> None:
+def _play(session: LiveSession, audio: np.ndarray, watch: _Watch) -> None:
     """Feed ``audio`` in blocks at the pace it would be spoken."""
     block = int(BLOCK_S * SAMPLE_RATE)
     started = time.monotonic()
     for i, at in enumerate(range(0, len(audio), block)):
         time.sleep(max(0.0, started + (i + 1) * BLOCK_S - time.monotonic()))  # the block has "been spoken"
         session.feed(audio[at : at + block])
-        watch.check()
+        if not watch.check():
+            return
 
 
-class _BehindNotice:
-    """Says on standard error, at most every ``BEHIND_NOTICE_EVERY_S``, that decoding falls behind the audio."""
+class _Watch:
+    """Says on standard error, at most every ``BEHIND_NOTICE_EVERY_S``, that decoding falls behind the audio;
+    ``check`` is False once the session has ended (a load that failed)."""
 
     def __init__(self, session: LiveSession, err: TextIO):
         self.session, self.err, self.last = session, err, 0.0
 
-    def check(self) -> None:
-        now = time.monotonic()
-        if now - self.last < BEHIND_NOTICE_EVERY_S:
-            return
+    def check(self) -> bool:
         view: LiveView = self.session.view()
-        if view.falling_behind:
+        now = time.monotonic()
+        if view.falling_behind and now - self.last >= BEHIND_NOTICE_EVERY_S:
             self.last = now
             print(
                 f"⚠ Falling behind: {view.behind_s:.1f} s of audio waiting. This computer decodes more slowly than "
                 "real time with these settings; a larger --live-chunk costs less per second of audio.",
                 file=self.err, flush=True,
             )  # fmt: skip
+        return not view.finished

@@ -2,18 +2,22 @@
 out in two parts, committed (final) and tentative (the chunk's unfinished word and the look-ahead), with the
 committed words grouped into segments exactly as the offline transcript groups them.
 
-The model is taken from the store for one step at a time (``store.use``): a session never holds it while it waits
-for audio, and file transcriptions on the same model run between its steps (one job at a time). Only the model's
-backend knows how to stream (``StreamingBackend.open_stream``); a session works with any that can.
+The model is taken from the store for one step at a time (``store.use``), inside the caller's ``turn`` (the
+server's job line): a session never holds the model while it waits for audio, and other jobs (files, the API, on
+any model) run between its steps, never during one. The model is loaded by the worker too, so feeding never waits
+for it: audio that arrives while it loads is decoded once it is ready. Only the model's backend knows how to
+stream (``StreamingBackend.open_stream``); a session works with any that can.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -45,17 +49,12 @@ def streaming_models(installed: list[str]) -> list[str]:
 
 def stream_context(key: str, device: str, options: LiveOptions | None = None) -> StreamContext:
     """The context a live session of ``key`` uses on ``device``: the backend's default, with ``options`` applied."""
-    backend = _streaming_backend(key)
-    default = backend.stream_context(device)
-    options = options or LiveOptions()
-    return StreamContext(
-        chunk_s=default.chunk_s if options.chunk_s is None else options.chunk_s,
-        left_s=default.left_s if options.left_s is None else options.left_s,
-        right_s=default.right_s if options.right_s is None else options.right_s,
-    )
+    given = {name: value for name, value in asdict(options or LiveOptions()).items() if value is not None}
+    return replace(streaming_backend(key).stream_context(device), **given)
 
 
-def _streaming_backend(key: str) -> StreamingBackend:
+def streaming_backend(key: str) -> StreamingBackend:
+    """The backend of model ``key``; raises ``LiveUnavailableError`` when it cannot stream."""
     spec = get_spec(key)
     backend = get_backend(spec.backend)
     if not backend.streaming:
@@ -73,11 +72,16 @@ class LiveView:
     tentative: tuple[Word, ...]  # what follows, as heard so far: replaced at every step
     received_s: float  # audio fed so far
     decoded_s: float  # audio decoded for good
-    context: StreamContext
+    context: StreamContext | None  # None while the model loads
     model_name: str
-    device: str  # "CPU", "GPU (…)"
+    device: str  # "CPU", "GPU (…)"; "" while the model loads
     finished: bool = False
     error: str = ""
+
+    @property
+    def started(self) -> bool:
+        """True once the model is loaded and the stream open."""
+        return self.context is not None
 
     @property
     def committed_text(self) -> str:
@@ -90,21 +94,26 @@ class LiveView:
 
     @property
     def behind_s(self) -> float:
-        """Audio waiting to be decoded beyond what the context itself holds back."""
+        """Audio waiting to be decoded beyond what the context itself holds back (0 while the model loads)."""
+        if self.context is None:
+            return 0.0
         return max(0.0, self.received_s - self.decoded_s - self.context.latency_s)
 
     @property
     def falling_behind(self) -> bool:
         """True when this machine decodes more slowly than the audio arrives."""
-        return not self.finished and self.behind_s > max(BEHIND_AFTER_S, self.context.chunk_s)
+        return self.started and not self.finished and self.behind_s > max(BEHIND_AFTER_S, self.context.chunk_s)
 
 
 class LiveSession:
     """One live stream through model ``model_key`` of ``store`` (see the module docstring).
 
-    ``feed`` never blocks; ``view`` is the latest state; ``close`` decodes what is left and returns the final
-    view; ``abort`` stops without it. ``on_segment`` is called (from the worker thread) with each segment as soon
-    as it is closed: at a sentence end, a pause, or the end of the stream.
+    ``feed`` never blocks; ``view`` is the latest state (``wait_started`` waits for the model); ``close``
+    decodes what is left and returns the final view; ``abort`` stops without it. ``on_segment`` is called (from
+    the worker thread) with each segment as soon as it is closed: at a sentence end, a pause, or the end of the
+    stream. ``turn`` is entered around every use of the model (loading it, each step); by default nothing.
+    A model that cannot stream raises ``LiveUnavailableError`` at once; a load that fails ends the session with
+    its message in ``view().error``.
     """
 
     def __init__(
@@ -113,12 +122,13 @@ class LiveSession:
         model_key: str,
         options: LiveOptions | None = None,
         on_segment: Callable[[Segment], None] | None = None,
+        turn: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
-        self._backend = _streaming_backend(model_key)
-        self._store, self._key, self._on_segment = store, model_key, on_segment
-        loaded = store.load(model_key)  # the file layer's errors, at once; the model stays in the store
-        self._context = stream_context(model_key, loaded.device, options)
-        self._model_name, self._device = get_spec(model_key).display_name, loaded.device_label
+        self._backend = streaming_backend(model_key)
+        self._store, self._key, self._options = store, model_key, options
+        self._on_segment, self._turn = on_segment, turn
+        self._context: StreamContext | None = None
+        self._model_name, self._device = get_spec(model_key).display_name, ""
         self._cond = threading.Condition()
         self._inbox: list[np.ndarray] = []
         self._received = 0
@@ -163,6 +173,12 @@ class LiveSession:
         """True until the session has finished (closed, aborted or failed)."""
         return not self._finished
 
+    def wait_started(self, timeout: float | None = None) -> LiveView:
+        """Wait until the model is loaded and the stream open (or the session failed); the view then."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._context is not None or self._finished, timeout)
+        return self.view()
+
     def close(self, timeout: float | None = None) -> LiveView:
         """Decode everything fed so far, close the last segment, and return the final view."""
         with self._cond:
@@ -181,10 +197,12 @@ class LiveSession:
 
     def _run(self) -> None:
         try:
-            with self._store.use(self._key) as loaded:
-                stream = self._backend.open_stream(loaded.model, self._context)
+            with self._turn(), self._store.use(self._key) as loaded:
+                context = stream_context(self._key, loaded.device, self._options)
+                stream = self._backend.open_stream(loaded.model, context)
             with self._cond:
-                self._context = stream.context  # rounded to the model's frames
+                self._context, self._device = stream.context, loaded.device_label  # rounded to the model's frames
+                self._cond.notify_all()
             self._decode(stream)
         except AppError as exc:
             self._fail(str(exc))
@@ -219,7 +237,7 @@ class LiveSession:
                 return
 
     def _step(self, run: Callable[[object], StreamStep]) -> StreamStep:
-        with self._store.use(self._key) as loaded:
+        with self._turn(), self._store.use(self._key) as loaded:
             return run(loaded.model)
 
     def _apply(self, step: StreamStep, last: bool = False) -> None:
