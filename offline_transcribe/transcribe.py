@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,9 @@ def transcribe_audio(
                     segments = backend.transcribe(loaded.model, audio, policy, progress, notes)
                 except Exception as exc:
                     if is_out_of_memory(exc):
+                        # The failed frames (and the GPU tensors their locals hold) live as long as the traceback:
+                        # clear them first, or the memory cannot go back to the driver.
+                        traceback.clear_frames(exc.__traceback__)
                         free_accelerator_memory()
                         raise GpuOutOfMemoryError(
                             f"The GPU ran out of memory while transcribing {source or 'the audio'} "
