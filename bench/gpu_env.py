@@ -218,12 +218,16 @@ def unpack(archive: Path, folder: Path) -> None:
 
 
 def twins(folder: Path, out: Path) -> None:
-    """``folder``'s wheels for the Python running this: pure ones copied, the others downloaded again for it."""
+    """``folder``'s wheels for the Python running this: those it accepts copied, the others (built for CPython 3.12,
+    or tagged py312) downloaded again for it, same versions."""
+    from packaging import tags as wheel_tags
+
+    here = set(wheel_tags.sys_tags())
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.whl"):
         old.unlink()
     for path, name, version, tags in wheels_in(folder):
-        if is_pure(tags):
+        if tags & here:
             shutil.copy2(path, out / path.name)
         else:
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",

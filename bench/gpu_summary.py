@@ -76,7 +76,7 @@ def headline(parakeet: dict | None, canary: dict | None) -> list[str]:
         from bench_load_and_transcribe import _median_run
 
         floor = _median_run(canary["floor"])["load_s"]
-        for half, runs in canary["store"].items():
+        for runs in canary["store"].values():
             m = _median_run(runs)
             added = m["after_load"]["peak"] - m["before"]["rss"]
             lines.append(f"Canary store load ({m['dtype']}): {m['load_s']:.2f} s = {m['load_s'] / floor:.2f}× the "
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         said = "TIMED OUT" if status in TIMED_OUT else ("ok" if status == 0 else f"FAILED ({status})")
         print(f"  {s['step']:18} {said:12} {s['seconds']:>4} s (limit {s['limit_s']} s)")
     if tests is not None:
-        print(f"GPU tests: {len(tests['passed'])} passed, {len(tests['failed'])} failed, {len(tests['skipped'])} skipped")
+        counts = {k: len(tests[k]) for k in ("passed", "failed", "skipped")}
+        print(f"GPU tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
         for name, message in tests["failed"].items():
             print(f"  FAILED {name}: {message.splitlines()[0] if message else ''}")
         for name, reason in tests["skipped"].items():

@@ -57,11 +57,11 @@ class gpu_memory_watch:
         if self.device.startswith("cuda"):
             import torch
 
-            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.reset_peak_memory_stats(self.device)  # that GPU's, not the current one's ("cuda:1")
         return self.result
 
     def __exit__(self, *exc) -> None:
         if self.device.startswith("cuda"):
             import torch
 
-            self.result["mb"] = torch.cuda.max_memory_allocated() / 2**20
+            self.result["mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
