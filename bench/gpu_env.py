@@ -201,8 +201,7 @@ def pack(folder: Path, archive: Path) -> None:
             buffer = io.BytesIO()
             with zipfile.ZipFile(path) as src, zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as dst:
                 for info in src.infolist():
-                    info.compress_type = zipfile.ZIP_STORED
-                    dst.writestr(info, src.read(info.filename))
+                    dst.writestr(info, src.read(info), compress_type=zipfile.ZIP_STORED)
             member = tarfile.TarInfo(path.name)
             member.size, member.mtime = buffer.tell(), int(path.stat().st_mtime)
             buffer.seek(0)
