@@ -32,7 +32,7 @@ mapfile -t PINS < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' bench/gpu_wheels.txt 
 for pin in "${PINS[@]}"; do
   name=${pin%%==*} version=${pin##*==}
   stem=$(echo "$name" | tr 'A-Z.-' 'a-z__')
-  if compgen -G "$DL/*.whl" >/dev/null && ls "$DL" | tr 'A-Z.-' 'a-z__' | grep -q "^${stem}-${version//./_}-"; then
+  if compgen -G "$DL/*.whl" >/dev/null && ls "$DL" | tr 'A-Z.-' 'a-z__' | grep -q "^${stem}_${version//./_}_"; then
     continue
   fi
   if ! "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
