@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parse_size(args.max_file_size)
     except ValueError as exc:
         p.error(f"--max-file-size: {exc}")
+    args.allowed_hosts = tuple(name.strip() for name in args.allowed_hosts.split(",") if name.strip())
+    if bad := [name for name in args.allowed_hosts if "/" in name or " " in name]:
+        p.error(f"--allowed-hosts: give host names such as transcribe.example.org, not {', '.join(bad)}")
     return args
 
 
@@ -78,7 +81,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         default_model=args.model,
         max_file_size=args.max_file_size,
         unload_after_s=args.unload_after * 60 if args.unload_after is not None else None,
-        allowed_hosts=tuple(name.strip() for name in args.allowed_hosts.split(",") if name.strip()),
+        allowed_hosts=args.allowed_hosts,
         api_key=args.api_key,
     )
 

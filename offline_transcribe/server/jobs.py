@@ -1,7 +1,8 @@
 """One transcription at a time for the whole server, page and API alike, in the order they were asked for.
 
-The page's Gradio queue already runs one page job at a time; API requests come in beside it. Both take their turn
-here, so the GPU never runs two jobs at once whichever door they came through. Every job logs one line when it
+The page's Gradio queue sends one page job at a time here, the API one API request at a time; they take their
+turns in this line, so the GPU never runs two jobs at once whichever door they came through, and neither door
+can starve the other. Every job logs one line when it
 starts and one when it ends, with ``time.monotonic()``, so the one-at-a-time rule can be checked from the log::
 
     job 3 start t=1234.567890 files=1 model=parakeet via=api

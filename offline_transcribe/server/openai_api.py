@@ -356,8 +356,8 @@ class TranscriptionApi:
                 await form.close()  # the parser's spooled copy
                 if self._api_turn is None:
                     self._api_turn = anyio.CapacityLimiter(1)
-                # One API request at a time waits for the job line in a thread; the others wait here, without
-                # holding a worker thread that the page's own routes need.
+                # One API request at a time waits in the job line, in a worker thread; the others wait here,
+                # in order, without holding a worker thread that the page's own routes need.
                 transcript = await anyio.to_thread.run_sync(self._transcribe, path, spec, limiter=self._api_turn)
         finally:
             await form.close()
