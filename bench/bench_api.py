@@ -7,13 +7,14 @@
 
 The server is the app's own (``server.app.build_server``: the page, the API and the access check) on a loopback
 port, run by uvicorn in a thread of the measuring process and sharing its ``ModelStore``, so both sides use the one
-loaded model. The API side is the whole request as a client sees it (``httpx``, what the ``openai`` SDK uses):
-the multipart upload, the copy to a temporary file, the job line, decoding, transcription and the JSON reply.
-Runs alternate in pairs (API then direct, direct then API, …) so that a slow spell on a shared machine hits both;
-the ratio reported is the median of the pairs' ratios. Because a busy machine makes single runs vary by far more
-than the API costs, each request is also split into its job (``transcribe_file`` inside the server, timed by the
-job line's log) and the rest, the API's own work, which stays steady. The model is built and cached as for
-``bench_load_and_transcribe.py`` (``~/.cache/transcribe-bench/``) and installed with the real setup script.
+loaded model; ``transcribe_file`` runs in a worker thread, as the server's jobs do. The API side is the whole
+request as a client sees it (``httpx``, what the ``openai`` SDK uses): the multipart upload, the copy to a
+temporary file, the job line, decoding, transcription and the JSON reply. Runs alternate in pairs (API then direct,
+direct then API, …) so that a slow spell on a shared machine hits both; the ratio reported is the median of the
+pairs' ratios. Because a busy machine makes single runs vary by far more than the API costs, each request is also
+split into its job (``transcribe_file`` inside the server, timed by the job line's log) and the rest, the API's own
+work, which stays steady. The model is built and cached as for ``bench_load_and_transcribe.py``
+(``~/.cache/transcribe-bench/``) and installed with the real setup script.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import statistics
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +106,7 @@ def child_api(a: dict) -> dict:
 
     def direct() -> tuple[Stopwatch, str]:
         with Stopwatch() as watch:
-            text = transcribe_file(wav, "parakeet", store=store).text
+            text = worker.submit(transcribe_file, wav, "parakeet", store=store).result().text
         return watch, text
 
     def api(client: httpx.Client) -> tuple[Stopwatch, str]:
@@ -115,7 +117,9 @@ def child_api(a: dict) -> dict:
         return watch, response.json()["text"]
 
     pairs, same = [], True
-    with httpx.Client(timeout=3600) as client:
+    # The direct side runs in a worker thread of its own, as the server runs each job (in the process's main
+    # thread, torch's OpenMP threads are several times slower on a machine whose cores are busy elsewhere).
+    with httpx.Client(timeout=3600) as client, ThreadPoolExecutor(max_workers=1) as worker:
         direct(), api(client)  # warm-up, both paths
         for i in range(a["pairs"]):
             pair: dict[str, float] = {}
