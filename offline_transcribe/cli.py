@@ -1,6 +1,6 @@
 """The command line of ``transcribe_ui.py``: options, the start-up check, then the page or the headless batch.
 
-    python transcribe_ui.py                       # the page, on http://127.0.0.1:7860
+    python transcribe_ui.py                       # the page, on http://127.0.0.1:7860 (and the API, on /v1)
     python transcribe_ui.py --preload --port 8000
     python transcribe_ui.py --transcribe a.wav b.mp3 --model parakeet --format srt --output-dir out/
 
@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .batch import parse_formats, summary_line, transcribe_files
-from .config import DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, Settings
+from .config import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, Settings, parse_size
 from .errors import AppError
 from .exports import EXPORT_FORMATS
 from .models.registry import DEFAULT_MODEL, MODELS, required_keys
 from .models.store import ModelStore
 
 log = logging.getLogger("transcribe.ui")
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", choices=list(MODELS), default=DEFAULT_MODEL,
                    help=f"default model on the page; the model for --transcribe (default: {DEFAULT_MODEL})")
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help=f"largest upload (default: {MAX_FILE_SIZE})")
+    p.add_argument("--allowed-hosts", default="", metavar="NAMES",
+                   help="host names, separated by commas, that the server answers to besides 127.0.0.1, localhost "
+                   "and [::1] (a reverse proxy's); requests for any other name are refused")
+    p.add_argument("--api-key", metavar="KEY", help=f"the key that the API and the page ask for (default: "
+                   f"${API_KEY_ENV}, which other users cannot see in the process list); needed with a --host "
+                   "other computers can reach")
     p.add_argument("--transcribe", nargs="+", metavar="FILE", help="transcribe these files without a browser")
     p.add_argument("--format", default="txt", help=f"with --transcribe: {', '.join(EXPORT_FORMATS)}, several "
                    "separated by commas, or all (default: txt)")
@@ -56,6 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--format: {exc}")
     if args.unload_after is not None and args.unload_after <= 0:
         p.error("--unload-after: give a number of minutes above 0")
+    try:
+        parse_size(args.max_file_size)
+    except ValueError as exc:
+        p.error(f"--max-file-size: {exc}")
+    args.allowed_hosts = tuple(name.strip() for name in args.allowed_hosts.split(",") if name.strip())
+    if bad := [name for name in args.allowed_hosts if "/" in name or " " in name]:
+        p.error(f"--allowed-hosts: give host names such as transcribe.example.org, not {', '.join(bad)}")
     return args
 
 
@@ -71,6 +81,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         default_model=args.model,
         max_file_size=args.max_file_size,
         unload_after_s=args.unload_after * 60 if args.unload_after is not None else None,
+        allowed_hosts=args.allowed_hosts,
+        api_key=args.api_key,
     )
 
 
@@ -102,45 +114,21 @@ def run_batch(store: ModelStore, files: Sequence[str], model_key: str, formats: 
     return 0 if all(res.ok for res in results) else 1
 
 
-def _stop_on_sigterm() -> None:
-    """Let SIGTERM (service managers, ``kill``) stop the server the way Ctrl-C does, so Gradio cleans its cache."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def serve(settings: Settings, store: ModelStore) -> int:
-    """Build the page and serve it until Ctrl-C or SIGTERM; returns the exit status."""
+    """Serve the page and the API until Ctrl-C or SIGTERM; returns the exit status.
+
+    Refuses (status 1) to listen where other computers can reach it without an API key.
+    """
+    from .server import access  # only now: the server imports FastAPI and Gradio, which take seconds
+
+    if refusal := access.startup_refusal(settings):
+        print(f"✗ {refusal}", file=sys.stderr, flush=True)
+        return 1
     if settings.preload:
         store.preload(settings.default_model)
-    if settings.host not in LOOPBACK_HOSTS:
-        log.warning("Listening on %s: other computers on the network can open the page.", settings.host)
-    if settings.share:
-        log.warning("--share sends the page's traffic through Gradio's public share servers: this is not offline.")
-    from .server import page  # only now: importing Gradio takes seconds, and a failed check should not wait for it
+    from .server import app
 
-    demo = page.build_app(settings, store)
-    _stop_on_sigterm()
-    try:
-        demo.launch(
-            server_name=settings.host,
-            server_port=settings.port,
-            share=settings.share,
-            max_file_size=settings.max_file_size,
-            allowed_paths=[],
-            show_error=True,
-            theme=page.theme(),
-            css=page.CSS,
-            ssr_mode=False,
-            footer_links=["api", "settings"],
-        )
-    except OSError as exc:  # port taken, address not on this machine
-        print(f"✗ Cannot listen on {settings.host}:{settings.port}: {exc}\nChoose another with --port or --host.",
-              file=sys.stderr)
-        return 1
-    return 0
+    return app.serve(settings, store)
 
 
 def main(argv: list[str] | None = None) -> int:

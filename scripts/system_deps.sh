@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # System packages the tests use: ffmpeg (test audio in many formats), chromium (browser test),
-# espeak-ng + sox (synthesised speech). Installs only what is missing; needs root or sudo.
+# espeak-ng + sox (synthesised speech), curl (the API as other tools call it). Installs only what is
+# missing; needs root or sudo.
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v chromium >/dev/null || need+=(chromium)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
+command -v curl >/dev/null || need+=(curl)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

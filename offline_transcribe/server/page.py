@@ -9,7 +9,6 @@ it says about the models comes from the registry.
 from __future__ import annotations
 
 import atexit
-import itertools
 import logging
 import shutil
 import tempfile
@@ -26,6 +25,7 @@ from ..models.files import models_dir_option
 from ..models.registry import MODELS, get_spec, required_keys
 from ..models.store import ModelStore
 from ..types import ModelState
+from .jobs import JobQueue
 
 log = logging.getLogger("transcribe.ui")
 
@@ -267,7 +267,10 @@ def messages_md(results: list[FileResult], model_name: str) -> str:
 
 
 class TranscribeHandler:
-    """Runs one transcription request; the models folder and the exports folder are fixed at start."""
+    """Runs one transcription request; the models folder and the exports folder are fixed at start.
+
+    ``jobs`` is the server's one-job-at-a-time line, shared with the API (default: a line of its own).
+    """
 
     def __init__(
         self,
@@ -275,12 +278,13 @@ class TranscribeHandler:
         exports_root: Path,
         keep_exports_s: float = DELETE_CACHE[1],
         policy: LongAudioPolicy | None = None,
+        jobs: JobQueue | None = None,
     ):
         self.store = store
         self.policy = policy
         self.exports_root = exports_root
         self.keep_exports_s = keep_exports_s
-        self._job_ids = itertools.count(1)
+        self.jobs = jobs or JobQueue()
 
     def __call__(
         self,
@@ -291,18 +295,15 @@ class TranscribeHandler:
     ) -> tuple[str, list[list], list[str], list[list], str]:
         """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages.
 
-        Logs one line when the job starts and one when it ends, with ``time.monotonic()`` (the queue's one-job-at-
-        a-time rule can be checked from the log).
+        Runs when the server's job line (``jobs``) gives it its turn, which logs the job's start and end.
         """
-        job = next(self._job_ids)
-        started = time.monotonic()
         count = len(files or []) + bool(recording)
-        log.info("job %d start t=%.6f files=%d model=%s", job, started, count, model_key)
-        try:
+
+        def waiting() -> None:
+            progress(0.0, desc="Waiting for the transcription before this one…")
+
+        with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting):
             return self._run(files, recording, model_key, progress)
-        finally:
-            ended = time.monotonic()
-            log.info("job %d end t=%.6f (%.2f s)", job, ended, ended - started)
 
     def _run(
         self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress
@@ -411,8 +412,11 @@ def build_accordions(models_dir: Path, policy: LongAudioPolicy) -> None:
         gr.Markdown(model_info_md(models_dir, policy))
 
 
-def build_app(settings: Settings, store: ModelStore, exports_root: Path | None = None) -> gr.Blocks:
-    """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time).
+def build_app(
+    settings: Settings, store: ModelStore, exports_root: Path | None = None, jobs: JobQueue | None = None
+) -> gr.Blocks:
+    """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time; with
+    ``jobs``, one at a time together with whatever else shares that line, such as the API).
 
     API: ``/transcribe`` (files, recording, model key → transcript, segments, downloads, statistics, messages)
     and ``/model_status`` (→ the model-status Markdown).
@@ -421,7 +425,7 @@ def build_app(settings: Settings, store: ModelStore, exports_root: Path | None =
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
-    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio)
+    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs)
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
