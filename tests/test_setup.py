@@ -457,7 +457,7 @@ import runpy, shutil, sys
 real_disk_usage = shutil.disk_usage
 def disk_usage(path):  # this disk has 20 MB free
     usage = real_disk_usage(path)
-    return type(usage)(usage.total, usage.total - (20 << 20), 20 << 20)
+    return type(usage)(usage.total, usage.total - 20_000_000, 20_000_000)
 shutil.disk_usage = disk_usage
 sys.argv[0] = "setup_local_models.py"
 runpy.run_path("setup_local_models.py", run_name="__main__")
