@@ -65,7 +65,7 @@ class Transcript:
                 _round_times(word)
         d["audio_duration"] = round(self.audio_duration, 3)
         d["processing_time"] = round(self.processing_time, 3)
-        d["real_time_factor"] = round(self.real_time_factor, 4)
+        d["real_time_factor"] = round(self.real_time_factor, 6)
         if self.peak_gpu_memory_mb is not None:
             d["peak_gpu_memory_mb"] = round(self.peak_gpu_memory_mb, 1)
         return d

@@ -42,7 +42,7 @@ STATUS_REFRESH_S = 2.0  # the model-status box also redraws at once when a load 
 FOLLOW_MAX_S = 6 * 3600  # a status follower whose job never ran (page closed while queued) gives up after this
 AUDIO_FILE_TYPES = ["audio", "video", ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".mp4"]
 SEGMENT_HEADERS = ["File", "Start", "End", "Text"]
-STATS_HEADERS = ["File", "Result", "Audio", "Took", "RTF", "Device", "Peak GPU"]
+STATS_HEADERS = ["File", "Result", "Audio", "Took", "Device"]  # five columns: they fit a phone's width
 READY_MESSAGE = "Add audio, choose a model and press **Transcribe**: the progress shows here."
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
@@ -54,10 +54,11 @@ CSS = """
 #device-notice { border-left: 4px solid var(--color-accent); padding-left: 0.75em; }
 /* The downloads list is read-only: no remove buttons on its rows. */
 #downloads .label-clear-button, #downloads button[aria-label="Remove this file"] { display: none; }
-#segments th, #stats th { white-space: nowrap; }
+#segments th *, #stats th * { word-break: keep-all; overflow-wrap: normal; }  /* "Start", not "St/ar/t" */
 @media (max-width: 640px) {
   #app-header h1 { font-size: 1.6em; }
   #app-header p { font-size: 0.9em; }
+  #segments table, #stats table { font-size: 12px; }
 }
 """
 
@@ -112,7 +113,8 @@ def how_to_use_md(models_dir: Path) -> str:
    TXT, SRT and VTT (subtitles), JSON (everything, word timings included) and CSV, all of them also as one ZIP.
    When two files share a name but not the extension (`talk.wav`, `talk.mp3`), their downloads keep it
    (`talk.wav.srt`, `talk.mp3.srt`); recordings are named by the time they were made. The statistics table shows,
-   per file, the audio length, the time it took, the real-time factor, the device and the peak GPU memory.
+   per file, the audio length, the time it took with its real-time factor (RTF), the device and the peak GPU
+   memory.
 
 **Models load from local files** in `{models_dir}`: each one the first time you use it (or at start with
 `--preload`), and then it stays in memory. The *Model status* box shows whether each model is not loaded,
@@ -237,10 +239,6 @@ def table_time(seconds: float) -> str:
     return f"{int(minutes)}:{secs:04.1f}"
 
 
-def _gpu_memory(mb: float | None) -> str:
-    return "—" if mb is None else f"{mb:,.0f} MB"
-
-
 def _short_summary(spec: ModelSpec) -> str:
     """The first clause of the model's summary ("English, fastest"), for the selector."""
     return spec.summary.split(";")[0].rstrip(".")
@@ -281,21 +279,20 @@ RESULT_LABELS = {Outcome.DONE: "✓ done", Outcome.NO_SPEECH: "⚠ no speech", O
 
 
 def stats_rows(results: list[FileResult]) -> list[list]:
-    """One table row per file: result, audio duration, processing time, RTF, device, peak GPU memory."""
+    """One table row per file: result, audio duration, processing time and RTF, device and peak GPU memory."""
     rows = []
     for res in results:
         t = res.transcript
         if t is None:
-            rows.append([res.name, RESULT_LABELS[Outcome.FAILED], "—", "—", "—", "—", "—"])
+            rows.append([res.name, RESULT_LABELS[Outcome.FAILED], "—", "—", "—"])
             continue
+        peak = "" if t.peak_gpu_memory_mb is None else f" · peak {t.peak_gpu_memory_mb:,.0f} MB"
         rows.append([
             res.name,
             RESULT_LABELS[res.outcome],
             _seconds(t.audio_duration),
-            f"{t.processing_time:.2f} s",
-            f"{t.real_time_factor:.3f}",
-            t.device,
-            _gpu_memory(t.peak_gpu_memory_mb),
+            f"{t.processing_time:.2f} s · RTF {t.real_time_factor:.3f}",
+            f"{t.device}{peak}",
         ])
     return rows
 
@@ -531,7 +528,7 @@ def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
     downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV)",
                         file_count="multiple", interactive=False, height=260, elem_id="downloads")
     stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, wrap=True,
-                         elem_id="stats")
+                         column_widths=["24%", "18%", "16%", "20%", "22%"], elem_id="stats")
     return text, segments, downloads, stats
 
 
