@@ -108,7 +108,8 @@ def nvidia_driver(proc: Path = NVIDIA_PROC) -> tuple[str, list[str]] | None:
         text = (proc / "version").read_text()
     except OSError:
         return None
-    match = re.search(r"Kernel Module\s+(\d+(?:\.\d+)*)", text)
+    # "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  …" or "… Open Kernel Module for x86_64  580.65.06 …"
+    match = re.search(r"NVRM version:.*?\s(\d{3,}\.\d+(?:\.\d+)*)\s", text)
     models = []
     for info in sorted((proc / "gpus").glob("*/information")):
         with contextlib.suppress(OSError):

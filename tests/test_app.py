@@ -302,6 +302,21 @@ def test_page_wiring(tiny_models_dir, tiny_store, tmp_path):
     assert demo._queue.default_concurrency_limit == 1  # one transcription at a time (no public accessor)
     assert not events["model_status"].queue  # the state stays live while a transcription runs
     assert demo.delete_cache and demo.analytics_enabled is False
+    messages = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "messages")
+    assert events["transcribe"].show_progress_on == [messages]  # one progress bar, not one per output
+
+
+def test_model_information_says_how_each_model_is_loaded_and_in_which_precision(tiny_models_dir):
+    from offline_transcribe.backends import get_backend
+    from offline_transcribe.models.registry import MODELS
+    from offline_transcribe.server import page
+
+    info = page.model_info_md(tiny_models_dir)
+    for spec in MODELS.values():
+        assert f"`{spec.path(tiny_models_dir)}`: {get_backend(spec.backend).loaded_as}." in info
+    assert "read in place from the `.nemo` archive" in info and "never a hub name" in info
+    assert "Canary runs in **bfloat16** on a GPU that supports it" in info and "--half" not in info
+    assert "Started with `--float32`" in page.model_info_md(tiny_models_dir, precision="float32")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -464,6 +464,14 @@ runpy.run_path("setup_local_models.py", run_name="__main__")
 """
 
 
+@pytest.mark.parametrize("size, shown", [
+    (999, "999 B"), (1_484_800, "1.5 MB"), (256_000_000, "256.0 MB"), (2_470_000_000, "2.5 GB"),
+])
+def test_sizes_are_printed_in_the_units_they_say(size, shown):
+    """Decimal megabytes and gigabytes, as disks and downloads count them (not binary values labelled MB)."""
+    assert human(size) == shown
+
+
 def test_not_enough_free_space_is_refused_before_downloading(setup: Setup, hub: FakeHub, published: Published) -> None:
     output = setup.run("--only", "parakeet", expect=1, python_code=LOW_DISK_WRAPPER)
     assert f"Not enough free disk space in {setup.models_dir}" in output
