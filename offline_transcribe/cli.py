@@ -250,7 +250,8 @@ def serve(settings: Settings, store: ModelStore) -> int:
         print(f"✗ Cannot listen on {settings.host}:{settings.port}: {exc}\nChoose another with --port or --host.",
               file=sys.stderr)
         return 1
-    print(f"* Running on local URL:  http://{settings.host}:{demo.server_port}", flush=True)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host  # an IPv6 address in a URL
+    print(f"* Running on local URL:  http://{host}:{demo.server_port}", flush=True)
     if not settings.share:
         where = "this computer only" if settings.host in LOOPBACK_HOSTS else f"every address of {settings.host}"
         print(f"* Listening on {where}. --share would add a public link through Gradio's servers (not offline).",

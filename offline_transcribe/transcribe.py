@@ -87,7 +87,8 @@ def transcribe_audio(
             notes.append(f"Model loaded in {load_seconds:.1f} s (first use).")
             started += load_seconds
         with store.use(model) as loaded:
-            speed = loaded.speed or backend.speed_guess[loaded.device.split(":")[0]]
+            guess = backend.speed_guess.get(loaded.device.split(":")[0], min(backend.speed_guess.values()))
+            speed = loaded.speed or guess  # audio seconds per second, for the progress estimate
             with gpu_memory_watch(loaded.device) as peak, Estimate(progress, 0.05, 0.95, duration / speed) as run:
                 try:
                     segments = backend.transcribe(loaded.model, audio, policy, run, notes)

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("transcribe.model_store")
 
+SPEED_MIN_AUDIO_S = 10.0
+
 
 @dataclass(frozen=True)
 class LoadKey:
@@ -66,8 +68,9 @@ class LoadedModel:
     speed: float | None = None  # seconds of audio per second of transcription, last measured (None: not yet)
 
     def record_speed(self, audio_s: float, wall_s: float) -> None:
-        """Remember how fast the last transcription ran (for the next one's progress estimate)."""
-        if audio_s > 0 and wall_s > 0:
+        """Remember how fast the last transcription ran, for the next one's progress estimate (clips under
+        ``SPEED_MIN_AUDIO_S`` are not counted: fixed costs, not the audio, decide their time)."""
+        if audio_s >= SPEED_MIN_AUDIO_S and wall_s > 0:
             self.speed = audio_s / wall_s
 
 
