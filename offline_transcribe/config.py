@@ -22,6 +22,7 @@ MODELS_DIR_ENV = "LOCAL_MODELS_DIR"
 CACHE_TTL_ENV = "TRANSCRIBE_UI_CACHE_TTL_S"  # a shorter age for uploads and results than the default hour
 API_KEY_ENV = "TRANSCRIBE_UI_API_KEY"  # the key other computers must give (better than --api-key: not in `ps`)
 SETUP_SCRIPT = "setup_local_models.py"
+APP_SCRIPT = "transcribe_ui.py"
 GUIDE = "user-model-setup-guide.md"
 
 DEFAULT_HOST = "127.0.0.1"
@@ -29,7 +30,9 @@ DEFAULT_PORT = 7860
 MAX_FILE_SIZE = "2gb"
 DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads and downloads older than 1 h
 
-Precision = Literal["float32", "half"]
+# "auto": bfloat16 on a GPU that supports it for models that allow it (Canary), float32 elsewhere;
+# "float32": float32 everywhere; "half": bfloat16, or float16 on a GPU without bfloat16 (the old ``--half``).
+Precision = Literal["auto", "float32", "half"]
 
 
 def default_models_dir() -> Path:
@@ -107,8 +110,10 @@ class Settings:
     port: int = DEFAULT_PORT
     share: bool = False
     preload: bool = False
-    precision: Precision = "float32"  # "half": models that support it run in bfloat16 on a GPU
+    precision: Precision = "auto"  # see Precision
     default_model: str = field(default_factory=lambda: _registry_default())
+    only_models: tuple[str, ...] = ()  # --only: the models checked at start (empty: the required ones)
+    verbose: bool = False  # --verbose: the libraries' (NeMo, Lightning, transformers) log lines too
     max_file_size: str = MAX_FILE_SIZE
     delete_cache: tuple[int, int] = DELETE_CACHE  # (how often, how old), seconds
     unload_after_s: float | None = None  # unload a model idle this long (None: keep it)
@@ -123,6 +128,13 @@ class Settings:
         models_dir = resolve_models_dir(given.pop("models_dir", None), env)  # type: ignore[arg-type]
         given["api_key"] = str(given.get("api_key") or env.get(API_KEY_ENV, "")).strip() or None
         return cls(models_dir=models_dir, delete_cache=cache_setting(env), **given)  # type: ignore[arg-type]
+
+    @property
+    def startup_models(self) -> list[str]:
+        """The models whose files must pass the check before the page starts: ``--only``, else the required ones."""
+        from .models.registry import required_keys  # the registry imports this module
+
+        return list(self.only_models) or required_keys()
 
     @property
     def keep_results_s(self) -> int:

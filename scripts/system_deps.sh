@@ -11,7 +11,14 @@ command -v sox >/dev/null || need+=(sox)
 command -v curl >/dev/null || need+=(curl)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null; then
+    echo "The tests need these system packages: ${need[*]}. Installing them needs root: run ./test.sh as root," >&2
+    echo "install sudo, or install them yourself (apt-get install ${need[*]})." >&2
+    exit 1
+  fi
+  sudo="sudo"
+fi
 echo "Installing system packages: ${need[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -83,8 +83,15 @@ class _Server(uvicorn.Server):
         if not self.started:
             return
         url = local_url(self.settings)
-        print(f"* Running on local URL:  {url}\n* OpenAI-compatible API: {url}{openai_api.API_PREFIX.lstrip('/')}",
-              flush=True)
+        api = f"{url}{openai_api.API_PREFIX.lstrip('/')}"
+        lines = [f"* Running on local URL:  {url}", f"* OpenAI-compatible API: {api}"]
+        if not self.settings.share:
+            host = self.settings.host
+            where = "this computer only" if is_loopback(host) else f"every address of {host}"
+            lines.append(f"* Listening on {where}. --share would add a public link through Gradio's servers "
+                         "(not offline).")
+        lines.append("* Press Ctrl-C to stop.")
+        print("\n".join(lines), flush=True)
         if self.settings.share:
             await self._share()
 
