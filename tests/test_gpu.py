@@ -77,7 +77,7 @@ def on_device(model) -> bool:
 
 
 def weights_mb(model) -> float:
-    return sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
 
 
 def test_the_gpu_transcript_is_the_cpu_transcript(words_dir, gpu_store, speech):
@@ -146,7 +146,7 @@ def test_the_store_and_the_transcript_give_real_gpu_figures(words_dir, speech, d
     if ON_GPU:
         name = torch.cuda.get_device_name(torch.device(device))
         assert status == f"ready on GPU ({name})" and loaded.device_label == f"GPU ({name})"
-        total_mb = torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**20
+        total_mb = torch.cuda.get_device_properties(torch.device(device)).total_memory / 1e6
         assert weights_mb(loaded.model) < transcript.peak_gpu_memory_mb < total_mb
     else:
         assert status == "ready on CPU" and transcript.peak_gpu_memory_mb is None
