@@ -4,6 +4,8 @@
     python bench/bench_canary.py                 # quarter depth: 8 of 32 encoder layers, 7 of 28 LLM layers
     python bench/bench_canary.py --depth 1       # full depth, 2.5 B parameters (10 GB in float32): a big machine
     python bench/bench_canary.py --device cuda   # on a GPU: the store in float32 and in bfloat16 (--half)
+    python bench/bench_canary.py --device cuda --check   # what bench/gpu_check.sh runs: bfloat16 only, each load once
+    python bench/bench_canary.py --check --tiny  # its dry run on a CPU: the tests' tiny SALM, 20 s of audio
 
 Once, into the cache the Parakeet benchmark uses (``~/.cache/transcribe-bench/``, ``$TRANSCRIBE_BENCH_CACHE`` or
 ``--cache``), it builds a ``SALM`` with Canary-Qwen-2.5B's layer shapes and random weights: a FastConformer
@@ -22,11 +24,15 @@ Then, each step in a fresh Python process:
   audio file and token budget, alternating in pairs; real-time factor.
 
 Weights are random, so the "transcripts" are nonsense and every answer runs to the token budget (336 new
-tokens for a window of up to 40 s); the amount of computation per token is the real model's.
+tokens for a window of up to 40 s); the amount of computation per token is the real model's. So that the figures
+can be read against the real model's, the bare run also times the encoder (the perception module, through forward
+hooks, synchronised on a GPU) apart from the rest of ``generate`` (the LLM's prefill and decoding), and reports the
+tokens emitted and tokens per second of decoding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
@@ -37,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +53,7 @@ from bench_load_and_transcribe import (
     GB,
     PROJECT_DIR,
     Bench,
+    Plan,
     Stopwatch,
     _gb,
     _load_times,
@@ -55,6 +63,7 @@ from bench_load_and_transcribe import (
     bench_arguments,
     gpu_peak,
     machine,
+    machine_line,
     make_speech,
     memory,
     parakeet_v2_config,
@@ -77,6 +86,8 @@ QWEN3_1_7B = {
     "tie_word_embeddings": True,
 }
 AUDIO_SECONDS = 30  # one Canary window (the engine cuts at 40 s)
+TINY_AUDIO_SECONDS = 20
+PAIRS = 2  # engine/bare pairs after the warm-up pair (1 with --check)
 
 # ---------------------------------------------------------------------------------------------------------------
 # The model
@@ -138,7 +149,17 @@ def _dtype(model: Any) -> str:
 def child_build(a: dict) -> dict:
     import model_store  # noqa: F401  (offline switches first)
 
-    build_canary_shaped(Path(a["out"]), a["depth"])
+    out = Path(a["out"])
+    if a.get("tiny"):  # the tests' tiny SALM (on the tests' tiny ASR model)
+        from tiny_models import build_tiny_canary, build_tiny_parakeet
+
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            build_tiny_parakeet(Path(tmp) / "asr.nemo")
+            build_tiny_canary(Path(tmp) / "canary", Path(tmp) / "asr.nemo")
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(Path(tmp) / "canary", out)
+    else:
+        build_canary_shaped(out, a["depth"])
     return {}
 
 
@@ -192,17 +213,40 @@ def child_store(a: dict) -> dict:
             "dtype": _dtype(model), "gpu_peak": gpu_peak(a["device"])}
 
 
-def _bare(model: Any, wav: Path, max_new_tokens: int) -> tuple[Stopwatch, list[int]]:
-    """What a user of NeMo writes: ``generate`` with the audio file in the prompt."""
+def _bare(model: Any, wav: Path, max_new_tokens: int) -> tuple[Stopwatch, list[int], float]:
+    """What a user of NeMo writes: ``generate`` with the audio file in the prompt; also the encoder's seconds."""
     import torch
 
     from offline_transcribe.backends.salm import TRANSCRIBE_PROMPT
 
     prompt = [{"role": "user", "content": TRANSCRIBE_PROMPT + model.audio_locator_tag, "audio": [str(wav)]}]
-    with torch.inference_mode(), Stopwatch() as watch:
+    with torch.inference_mode(), encoder_timer(model) as encoder, Stopwatch() as watch:
         ids = model.generate(prompts=[prompt], max_new_tokens=max_new_tokens)
         sync(str(model.device))
-    return watch, ids[0].tolist()
+    return watch, ids[0].tolist(), encoder["s"]
+
+
+@contextlib.contextmanager
+def encoder_timer(model: Any) -> Iterator[dict[str, float]]:
+    """Seconds spent in ``model.perception`` (the audio encoder and adapter) while the block runs, synchronised."""
+    device = str(model.device)
+    spent = {"s": 0.0}
+    began: list[float] = []
+
+    def before(*_: Any) -> None:
+        sync(device)
+        began.append(time.perf_counter())
+
+    def after(*_: Any) -> None:
+        sync(device)
+        spent["s"] += time.perf_counter() - began.pop()
+
+    hooks = [model.perception.register_forward_pre_hook(before), model.perception.register_forward_hook(after)]
+    try:
+        yield spent
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def child_transcribe(a: dict) -> dict:
@@ -222,7 +266,7 @@ def child_transcribe(a: dict) -> dict:
         pair: dict[str, float] = {}
         for step in ("bare", "engine") if i % 2 == 0 else ("engine", "bare"):
             if step == "bare":
-                watch, ids = _bare(model, wav, budget)
+                watch, ids, pair["encoder"] = _bare(model, wav, budget)
                 bare_text = decode(model, _as_tensor(ids))
                 pair["tokens"] = len(ids)
             else:
@@ -261,19 +305,21 @@ CHILDREN = {
 class CanaryBench(Bench):
     script = Path(__file__).resolve()
 
-    def __init__(self, cache: Path, device: str, depth: int, pairs: int):
-        super().__init__(cache, device, quick=False)
-        self.depth, self.pairs = depth, pairs
+    def __init__(self, cache: Path, device: str, depth: int, pairs: int, check: bool = False, tiny: bool = False):
+        super().__init__(cache, device, Plan())
+        self.depth, self.pairs, self.check, self.tiny = depth, pairs, check, tiny
+        self.seconds = TINY_AUDIO_SECONDS if tiny else AUDIO_SECONDS
 
     def prepare_canary(self) -> dict[str, Path]:
-        folder = self.cache / f"canary-qwen-shaped-depth{self.depth}-{MODEL_FORMAT}"
+        shape = "tiny" if self.tiny else f"qwen-shaped-depth{self.depth}"
+        folder = self.cache / f"canary-{shape}-{MODEL_FORMAT}"
         if not (folder / "model.safetensors").exists():
-            print(f"Building the Canary-Qwen-2.5B-shaped SALM (layers ÷ {self.depth}) once into {folder}…", flush=True)
-            self.run_child("build", {"out": str(folder), "depth": self.depth}, timeout=7200)
+            print(f"Building the Canary-Qwen-2.5B-shaped SALM ({shape}) once into {folder}…", flush=True)
+            self.run_child("build", {"out": str(folder), "depth": self.depth, "tiny": self.tiny}, timeout=7200)
         audio_dir = self.cache / "audio"
         audio_dir.mkdir(exist_ok=True)
         return {"folder": folder, "weights": folder / "model.safetensors",
-                "audio": make_speech(audio_dir / f"speech-{AUDIO_SECONDS}s.wav", AUDIO_SECONDS)}
+                "audio": make_speech(audio_dir / f"speech-{self.seconds}s.wav", self.seconds)}
 
     def install_canary(self, folder: Path) -> Path:
         root = Path(tempfile.mkdtemp(prefix="bench-models-", dir=self.cache)) / "local_models"
@@ -289,14 +335,15 @@ class CanaryBench(Bench):
         models_dir = self.install_canary(files["folder"])
         common = {"device": self.device}
         store = {**common, "models_dir": str(models_dir)}
-        halves = [False, True] if self.device.startswith("cuda") else [False]
+        gpu = self.device.startswith("cuda")
+        halves = ([True] if self.check else [False, True]) if gpu else [False]
         r: dict[str, Any] = {"floor": [], "store": {str(h): [] for h in halves}, "transcribe": {}}
         try:
             print("Measuring (each step in a fresh process)…", flush=True)
             r["floor"].append(self.run_child("floor", {**common, "weights": str(files["weights"])}, "canary-floor-1"))
             r["from_pretrained"] = self.run_child("from_pretrained", {**common, "folder": str(files["folder"])},
                                                   "canary-from_pretrained")
-            for i in range(2):
+            for i in range(1 if self.check else 2):
                 for half in halves:
                     r["store"][str(half)].append(
                         self.run_child("store", {**store, "half": half}, f"canary-store-half{int(half)}-{i + 1}"))
@@ -304,11 +351,11 @@ class CanaryBench(Bench):
                     self.run_child("floor", {**common, "weights": str(files["weights"])}, f"canary-floor-{i + 2}"))
             for half in halves if self.pairs > 0 else []:
                 r["transcribe"][str(half)] = self.run_child(
-                    "transcribe", {**store, "half": half, "audio": str(files["audio"]), "seconds": AUDIO_SECONDS,
+                    "transcribe", {**store, "half": half, "audio": str(files["audio"]), "seconds": self.seconds,
                                    "pairs": self.pairs}, f"canary-transcribe-half{int(half)}")
         finally:
             shutil.rmtree(models_dir.parent, ignore_errors=True)
-        r.update(device=self.device, depth=self.depth, weights_bytes=files["weights"].stat().st_size,
+        r.update(device=self.device, depth=self.depth, tiny=self.tiny, weights_bytes=files["weights"].stat().st_size,
                  params=_params(files["weights"]), total_s=time.perf_counter() - t0, machine=machine())
         (self.logs / "canary-results.json").write_text(json.dumps(r, indent=1))
         return r
@@ -333,9 +380,10 @@ def report(r: dict) -> str:
     for half, runs in r["store"].items():
         label = "`ModelStore.load(\"canary\")`" + (", `--half`" if half == "True" else "")
         rows.append((f"{label} (median of {len(runs)}: {_load_times(runs)} s)", _median_run(runs)))
+    shape = "the tests' tiny SALM" if r.get("tiny") else f"layers ÷ {r['depth']} of Canary-Qwen-2.5B's"
     lines = [
-        f"Weights: {w / GB:.2f} GB in bfloat16 ({r['params'] / 1e9:.2f} B parameters; layers ÷ {r['depth']} of "
-        f"Canary-Qwen-2.5B's); device: {r['device']}. Each step runs in a fresh process; importing NeMo is not "
+        f"Weights: {w / GB:.2f} GB in bfloat16 ({r['params'] / 1e9:.2f} B parameters; {shape}); "
+        f"device: {r['device']}. Each step runs in a fresh process; importing NeMo is not "
         "part of the load time.",
         "",
         "| step | load s | × floor | model dtype | peak RSS GB | × weights file | RSS when loaded GB (anon + file) "
@@ -348,25 +396,38 @@ def report(r: dict) -> str:
                      f"| {_gb(loaded['peak'])} | {_x(loaded['peak'], w)} | {_rss(loaded)} "
                      f"| {_gb(m.get('gpu_peak'))} | {m['import_s']:.1f} |")
     if r["transcribe"]:
-        lines += ["", f"Transcription of {AUDIO_SECONDS} s of speech (one window; engine and bare `generate` "
-                  "alternate in pairs, after one warm-up pair; medians):", "",
-                  "| dtype | pairs | new tokens | bare `generate` s | `transcribe_file` s | engine / bare, wall "
-                  "| engine / bare, CPU | RTFx (engine) | same text | peak GPU GB | torch threads |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        seconds = next(iter(r["transcribe"].values()))["seconds"]
+        lines += ["", f"Transcription of {seconds:.0f} s of speech (one window; engine and bare `generate` "
+                  "alternate in pairs, after one warm-up pair; medians). The bare run's time is split into the "
+                  "encoder (`perception`: FastConformer + adapter) and the rest of `generate` (LLM prefill and "
+                  "decoding of every token emitted):", "",
+                  "| dtype | pairs | new tokens | bare `generate` s | encoder s | decoder s | tokens/s (decoder) "
+                  "| `transcribe_file` s | engine / bare, wall | engine / bare, CPU | RTFx (engine) | same text "
+                  "| peak GPU GB | torch threads |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in r["transcribe"].values():
         pairs = t["pairs"]
         bare = statistics.median(p["bare"] for p in pairs)
         eng = statistics.median(p["engine"] for p in pairs)
+        encoder = statistics.median(p["encoder"] for p in pairs)
+        tokens = pairs[0]["tokens"]
         lines.append(
-            f"| {t['dtype']} | {len(pairs)} | {pairs[0]['tokens']} | {bare:.1f} | {eng:.1f} "
+            f"| {t['dtype']} | {len(pairs)} | {tokens} | {bare:.2f} | {encoder:.3f} | {bare - encoder:.2f} "
+            f"| {tokens / (bare - encoder):.0f} | {eng:.2f} "
             f"| {statistics.median(p['engine'] / p['bare'] for p in pairs):.3f}× "
             f"| {statistics.median(p['engine_cpu'] / p['bare_cpu'] for p in pairs):.3f}× "
             f"| {t['seconds'] / eng:.2f}× | {'yes' if t['same_text'] else 'NO'} | {_gb(t.get('gpu_peak'))} "
             f"| {t['threads']} |"
         )
-    m = r["machine"]
-    lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB RAM; load average "
-              f"at the end {', '.join(f'{x:.1f}' for x in m['loadavg'])}. Whole run {r['total_s'] / 60:.1f} min."]
+    if "True" in r["store"]:  # on a GPU, bfloat16: the host should never hold the weights in float32
+        half = _median_run(r["store"]["True"])
+        added = half["after_load"]["peak"] - half["before"]["rss"]
+        lines += ["", "| target | met | measured |", "|---|---|---|",
+                  f"| `--half` on the GPU never holds a float32 copy of the weights on the host (that copy alone "
+                  f"would add {2 * w / GB:.2f} GB, 2× the bfloat16 file) | {'yes' if added < 2 * w else 'no'} "
+                  f"| peak host RSS {_gb(half['after_load']['peak'])} GB, {_gb(added)} GB ({added / w:.2f}× the file) "
+                  "above the RSS before loading (the file's mapped pages included) |"]
+    lines += ["", machine_line(r["machine"]) + f" Whole run {r['total_s'] / 60:.1f} min."]
     return "\n".join(lines)
 
 
@@ -374,11 +435,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or, with ``--child``, one of its steps) and print the tables."""
     p = bench_arguments(__doc__.split("\n\n")[0])
     p.add_argument("--depth", type=int, default=4, help="divide the encoder's and the LLM's layer counts by this")
-    p.add_argument("--pairs", type=int, default=2,
+    p.add_argument("--pairs", type=int, default=PAIRS,
                    help="engine/bare pairs measured after the warm-up pair (0: loading only)")
     args = p.parse_args(argv)
-    bench = CanaryBench(args.cache.expanduser(), args.device, args.depth, args.pairs)
-    return run_bench(args, CHILDREN, bench.run, report)
+    pairs = 1 if args.check and args.pairs == PAIRS else args.pairs
+    bench = CanaryBench(args.cache.expanduser(), args.device, args.depth, pairs, check=args.check, tiny=args.tiny)
+    return run_bench(args, CHILDREN, bench.prepare_canary if args.prepare_only else bench.run, report)
 
 
 if __name__ == "__main__":

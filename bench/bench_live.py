@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import shutil
 import statistics
 import sys
 import threading
@@ -40,8 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_load_and_transcribe import (
     TESTS_DIR,
     Bench,
+    Plan,
     bench_arguments,
+    child_build,
     machine,
+    machine_line,
     memory,
     run_bench,
 )
@@ -217,23 +221,31 @@ def child_wer(a: dict) -> dict:
     return {"rows": rows}
 
 
-CHILDREN = {"grid": child_grid, "realtime": child_realtime, "wer": child_wer}
+CHILDREN = {"grid": child_grid, "realtime": child_realtime, "wer": child_wer, "build": child_build}
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The parent
 
 
+PARTS = ("grid", "realtime", "wer")
+
+
 class LiveBench(Bench):
-    """Prepares the model and audio (shared with ``bench_load_and_transcribe.py``) and runs the children."""
+    """Prepares the model and audio (shared with ``bench_load_and_transcribe.py``) and runs the children.
+
+    ``quick``: fewer contexts and steps, 20 s of real time, shorter WER audio. ``check`` (what
+    ``bench/gpu_check.sh`` runs): the same, without the WER part (CPU work with espeak-ng speech, measured here).
+    ``parts``: which of ``PARTS`` to run.
+    """
 
     script = Path(__file__).resolve()
 
-    def transcribe_lengths(self) -> list[int]:
-        return [60]
-
-    def gpu_lengths(self) -> list[int]:
-        return []
+    def __init__(self, cache: Path, device: str, *, quick: bool = False, check: bool = False, tiny: bool = False,
+                 parts: tuple[str, ...] = PARTS) -> None:
+        super().__init__(cache, device, Plan(tiny=tiny, transcribe_s=(60,), app=False))
+        self.quick = quick or check or tiny
+        self.parts = tuple(p for p in parts if p != "wer" or not check)
 
     def run(self) -> dict:
         from offline_transcribe.backends import get_backend
@@ -241,37 +253,40 @@ class LiveBench(Bench):
         t0 = time.perf_counter()
         print("Preparing (cached after the first run)…", flush=True)
         files = self.prepare()
-        models_dir = self.install(files["nemo"], files["canary"])
         gpu = self.device.startswith("cuda")
         grid = GPU_GRID if gpu else CPU_GRID
         if self.quick:
             grid = grid[:2] + grid[-1:]
-        base = {"device": self.device, "models_dir": str(models_dir), "audio": str(files["audio60"])}
         steps = 3 if self.quick else 6
-        results: dict[str, Any] = {"device": self.device, "quick": self.quick}
-        try:
-            print("Measuring (each step in a fresh process)…", flush=True)
-            if not gpu:
-                results["grid_1"] = self.run_child("grid", {**base, "contexts": grid, "steps": steps, "threads": 1},
-                                                   "live-grid-1-thread")
-            results["grid_default"] = self.run_child("grid", {**base, "contexts": grid, "steps": steps},
-                                                     "live-grid-default-threads")
-            default = get_backend("nemo_tdt").stream_context(self.device)
-            context = [default.chunk_s, default.left_s, default.right_s]
-            results["realtime"] = self.run_child(
-                "realtime", {**base, "context": context, "seconds": 20 if self.quick else 60}, "live-realtime")
-        finally:
-            import shutil
-
-            shutil.rmtree(models_dir.parent, ignore_errors=True)
-        contexts = {}
-        for device in ("cpu", "cuda"):
-            c = get_backend("nemo_tdt").stream_context(device)
-            contexts[f"{device} default ({c})"] = [c.chunk_s, c.left_s, c.right_s]
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-live-{os.getpid()}"
-        results["wer"] = self.run_child(
-            "wer", {"tmp": str(tmp), "clips": str(self.cache / "word-clips"), "contexts": contexts,
-                    "long_minutes": 1 if self.quick else 3}, "live-wer")  # fmt: skip
+        results: dict[str, Any] = {"device": self.device, "quick": self.quick, "tiny": self.plan.tiny}
+        if {"grid", "realtime"} & set(self.parts):
+            models_dir = self.install(files["nemo"], files["canary"])
+            base = {"device": self.device, "models_dir": str(models_dir), "audio": str(files["audio60"])}
+            try:
+                print("Measuring (each step in a fresh process)…", flush=True)
+                if "grid" in self.parts:
+                    if not gpu:
+                        results["grid_1"] = self.run_child(
+                            "grid", {**base, "contexts": grid, "steps": steps, "threads": 1}, "live-grid-1-thread")
+                    results["grid_default"] = self.run_child(
+                        "grid", {**base, "contexts": grid, "steps": steps}, "live-grid-default-threads")
+                if "realtime" in self.parts:
+                    default = get_backend("nemo_tdt").stream_context(self.device)
+                    context = [default.chunk_s, default.left_s, default.right_s]
+                    results["realtime"] = self.run_child(
+                        "realtime", {**base, "context": context, "seconds": 20 if self.quick else 60},
+                        "live-realtime")  # fmt: skip
+            finally:
+                shutil.rmtree(models_dir.parent, ignore_errors=True)
+        if "wer" in self.parts:
+            contexts = {}
+            for device in ("cpu", "cuda"):
+                c = get_backend("nemo_tdt").stream_context(device)
+                contexts[f"{device} default ({c})"] = [c.chunk_s, c.left_s, c.right_s]
+            tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-live-{os.getpid()}"
+            results["wer"] = self.run_child(
+                "wer", {"tmp": str(tmp), "clips": str(self.cache / "word-clips"), "contexts": contexts,
+                        "long_minutes": 1 if self.quick else 3}, "live-wer")  # fmt: skip
         results.update(total_s=time.perf_counter() - t0, machine=machine())
         return results
 
@@ -281,7 +296,21 @@ class LiveBench(Bench):
 
 
 def report(r: dict) -> str:
-    """Markdown tables: the grid, the choice it supports, the real-time run and the WER."""
+    """Markdown tables of the parts that ran: the grid and the choice it supports, the real-time run, the WER."""
+    model = "the tests' tiny model" if r.get("tiny") else "0.6 B Parakeet-shaped model"
+    lines: list[str] = []
+    if "grid_default" in r:
+        lines += grid_report(r, model)
+    if "realtime" in r:
+        lines += realtime_report(r["realtime"], model)
+    if "wer" in r:
+        lines += wer_report(r["wer"]["rows"])
+    lines += ["", machine_line(r["machine"]) + f" Whole run {r['total_s'] / 60:.1f} min."]
+    return "\n".join(lines).strip()
+
+
+def grid_report(r: dict, model: str) -> list[str]:
+    """The compute per step of each candidate context, and the lowest latency that keeps up."""
     gpu = r["device"].startswith("cuda")
     one = {(row["chunk"], row["left"], row["right"]): row for row in r.get("grid_1", {}).get("rows", [])}
     default = {(row["chunk"], row["left"], row["right"]): row for row in r["grid_default"]["rows"]}
@@ -290,8 +319,8 @@ def report(r: dict) -> str:
     if one:
         head += " step, 1 thread: wall s / CPU s (fastest step) | compute per second of audio, 1 thread (CPU s) |"
     head += f" step, {threads} threads: wall s (fastest) | compute per second of audio, {threads} threads (wall s) |"
-    lines = [f"#### Compute per step, {r['device']} (0.6 B Parakeet-shaped model; medians once the left context is "
-             "full)", "", head, "|---" * (head.count("|") - 1) + "|"]
+    lines = [f"#### Compute per step, {r['device']} ({model}; medians once the left context is full)", "", head,
+             "|---" * (head.count("|") - 1) + "|"]
     for key, d in default.items():
         chunk, left, right = key
         cells = [f"{chunk:g}", f"{left:g}", f"{right:g}", f"{chunk + right:.2f}"]
@@ -306,46 +335,51 @@ def report(r: dict) -> str:
     fitting = [k for k, row in rows.items() if row[f"step_{measure}"] / k[0] <= limit]
     best = min(fitting, key=lambda k: (k[0] + k[2], -k[1])) if fitting else None
     what = "wall time" if gpu else "one thread's CPU time"
-    lines += ["", (f"Lowest latency whose {what} per second of audio is at most {limit:g}: chunk {best[0]:g} s, "
-                   f"left {best[1]:g} s, right {best[2]:g} s." if best else
-                   f"No context keeps the {what} per second of audio at or below {limit:g}.")]
-    rt = r["realtime"]
-    lat = sorted(rt["latencies"])
-    if lat:
-        pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]  # noqa: E731
-        lines += [
-            "",
-            f"#### Real time, default context (chunk {rt['context'][0]:g} s, left {rt['context'][1]:g} s, right "
-            f"{rt['context'][2]:g} s; {rt['threads']} torch threads; {rt['seconds']:.0f} s of speech)",
-            "",
-            "| committed words | latency median s | 90th percentile s | max s | wait after the last audio s "
-            "| most audio waiting beyond the context s | CPU s per second of audio | RSS at 10 s → end MB |",
-            "|---|---|---|---|---|---|---|---|",
-            f"| {rt['words']} | {statistics.median(lat):.2f} | {pct(0.9):.2f} | {lat[-1]:.2f} "
-            f"| {rt['after_end_s']:.2f} | {rt['max_behind_s']:.1f} | {rt['cpu_per_audio_s']:.2f} "
-            f"| {rt['rss'][0][1] / MB:.0f} → {rt['rss'][-1][1] / MB:.0f} |",
-        ]
+    return [*lines, "", (f"Lowest latency whose {what} per second of audio is at most {limit:g}: chunk {best[0]:g} s, "
+                         f"left {best[1]:g} s, right {best[2]:g} s." if best else
+                         f"No context keeps the {what} per second of audio at or below {limit:g}.")]
+
+
+def realtime_report(rt: dict, model: str) -> list[str]:
+    """Latency of the committed words and the compute of the default context, fed at real-time speed."""
+    lines = ["", f"#### Real time, default context (chunk {rt['context'][0]:g} s, left {rt['context'][1]:g} s, right "
+             f"{rt['context'][2]:g} s; {model}, {rt['threads']} torch threads; {rt['seconds']:.0f} s of speech)", "",
+             "| committed words | latency median s | 90th percentile s | max s | wait after the last audio s "
+             "| most audio waiting beyond the context s | CPU s per second of audio | RSS at 10 s → end MB |",
+             "|---|---|---|---|---|---|---|---|"]
+    lat = sorted(rt["latencies"]) or [math.nan]
+    pct = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
+    lines.append(f"| {rt['words']} | {statistics.median(lat):.2f} | {pct:.2f} | {lat[-1]:.2f} "
+                 f"| {rt['after_end_s']:.2f} | {rt['max_behind_s']:.1f} | {rt['cpu_per_audio_s']:.2f} "
+                 f"| {rt['rss'][0][1] / MB:.0f} → {rt['rss'][-1][1] / MB:.0f} |")
     if rt.get("error"):
         lines.append(f"\nThe real-time run failed: {rt['error']}")
-    rows = r["wer"]["rows"]
+    return lines
+
+
+def wer_report(rows: list[dict]) -> list[str]:
+    """Offline against streaming WER of the trained tiny model."""
     labels = [k for k in rows[0] if k not in {"set", "words", "offline"} and not k.endswith("_vs_offline")]
-    lines += ["", "#### Streaming against offline WER (tiny trained model, held-out voices and speed)", "",
-              "| audio | words | offline WER | " + " | ".join(f"streaming, {lab}: WER (vs offline)" for lab in labels)
-              + " |", "|---|---|---|" + "---|" * len(labels)]
+    lines = ["", "#### Streaming against offline WER (tiny trained model, held-out voices and speed)", "",
+             "| audio | words | offline WER | " + " | ".join(f"streaming, {lab}: WER (vs offline)" for lab in labels)
+             + " |", "|---|---|---|" + "---|" * len(labels)]
     for row in rows:
         cells = [f"{100 * row[lab]:.1f} % ({100 * row[lab + '_vs_offline']:.1f} %)" for lab in labels]
         lines.append(f"| {row['set']} | {row['words']} | {100 * row['offline']:.1f} % | " + " | ".join(cells) + " |")
-    m = r["machine"]
-    lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores; load average at the end "
-              f"{', '.join(f'{x:.1f}' for x in m['loadavg'])}. Whole run {r['total_s'] / 60:.1f} min."]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     p = bench_arguments(__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer contexts and steps, 20 s of real time")
+    p.add_argument("--only", default=",".join(PARTS), help=f"the parts to run, of {', '.join(PARTS)} (default: all)")
     args = p.parse_args(argv)
-    return run_bench(args, CHILDREN, lambda: LiveBench(args.cache.expanduser(), args.device, args.quick).run(), report)
+    parts = tuple(part.strip() for part in args.only.split(",") if part.strip())
+    if unknown := [part for part in parts if part not in PARTS]:
+        p.error(f"--only: unknown part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    bench = LiveBench(args.cache.expanduser(), args.device, quick=args.quick, check=args.check, tiny=args.tiny,
+                      parts=parts)
+    return run_bench(args, CHILDREN, bench.prepare if args.prepare_only else bench.run, report)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 
     python bench/bench_load_and_transcribe.py              # full run: 60 s and 10 min audio (~15 min, 2-core CPU)
     python bench/bench_load_and_transcribe.py --quick      # smoke run: 20 s and 60 s audio
-    python bench/bench_load_and_transcribe.py --device cuda   # GPU: also RTFx for 10/60 min, fp32/bf16 (untested)
+    python bench/bench_load_and_transcribe.py --device cuda   # GPU: also RTFx for 10/60 min, fp32/bf16, a batch of 64
+    python bench/bench_load_and_transcribe.py --device cuda --check   # what bench/gpu_check.sh runs (one repetition)
+    python bench/bench_load_and_transcribe.py --check --tiny  # its dry run on a CPU: the tests' tiny model, short audio
 
 Once, into a cache outside the repository (``~/.cache/transcribe-bench/``, or ``$TRANSCRIBE_BENCH_CACHE``,
 or ``--cache``), it builds a random-weight FastConformer-TDT model with Parakeet-TDT-0.6B-v2's architecture
@@ -18,7 +20,15 @@ espeak-ng. Every run installs the ``.nemo`` into a fresh temporary models folder
   RSS right after loading and after a first short transcription;
 * the app: ``transcribe_ui.py --preload`` from start to the page answering and the model status "ready";
 * transcription: the app's ``transcribe_file`` against a bare ``model.transcribe`` on the same
-  files, interleaved in one process, with the same attention settings; real-time factor.
+  files, interleaved in one process, with the same attention settings; real-time factor;
+* on a GPU (or with ``--check``): RTFx of ``transcribe_file`` on 10- and 60-minute files in float32 and under
+  bfloat16 autocast (one request each) with its peak GPU memory, and RTFx of a bare ``model.transcribe`` over a
+  batch of 64 one-minute files sorted by length (``batch_size=64``: the Open ASR leaderboard's way of measuring).
+
+``--check`` measures each load once and leaves out the app start (the CUDA machine has no Gradio); ``--tiny``
+swaps the Parakeet-shaped model for the tests' tiny one and the audio for short files, so that every step runs on
+a small CPU in a minute or two (``bench/gpu_check.sh --dry-run``); ``--prepare-only`` builds the model and the
+audio into the cache and stops.
 
 Timings are wall-clock on a warm page cache; ratios are taken within the same run. Weights are random, so the
 "transcripts" are nonsense, but the amount of computation per second of audio is the real model's.
@@ -28,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import json
 import os
@@ -59,6 +70,7 @@ MODEL_FORMAT = 1  # bump when the built model changes, so cached copies are rebu
 RESULT_TAG = "BENCH_RESULT "
 SAMPLE_RATE = 16000
 GB = 1e9
+BATCH_FILES = 64  # the leaderboard-style batch: this many files, batch_size this many
 
 # ---------------------------------------------------------------------------------------------------------------
 # The model
@@ -94,8 +106,9 @@ def _corpus(lines: int = 40000, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(words) for _ in range(rng.randint(5, 15))) for _ in range(lines)]
 
 
-def build_model(out: Path) -> None:
-    """Build the random-weight Parakeet-shaped model and save it as ``out`` (a .nemo), atomically."""
+def build_model(out: Path, tiny: bool = False) -> None:
+    """Build the random-weight Parakeet-shaped model (``tiny``: the tests' tiny one) and save it as ``out`` (a
+    .nemo), atomically."""
     import torch
     from nemo.collections.asr.models import EncDecRNNTBPEModel
     from omegaconf import OmegaConf
@@ -104,6 +117,12 @@ def build_model(out: Path) -> None:
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        if tiny:
+            from tiny_models import build_tiny_parakeet
+
+            build_tiny_parakeet(Path(tmp) / out.name)
+            os.replace(Path(tmp) / out.name, out)
+            return
         tok_dir = train_tiny_tokenizer(Path(tmp) / "tokenizer", corpus=_corpus(), vocab_size=1024)
         model = EncDecRNNTBPEModel(cfg=OmegaConf.create(parakeet_v2_config(str(tok_dir))))
         params = sum(p.numel() for p in model.parameters())
@@ -179,7 +198,7 @@ def make_speech(out: Path, seconds: float) -> Path:
 def memory() -> dict[str, int]:
     """This process's peak RSS (VmHWM), RSS, and RSS split into anonymous and file-backed pages, in bytes."""
     fields = {"VmHWM": "peak", "VmRSS": "rss", "RssAnon": "anon", "RssFile": "file"}
-    out: dict[str, int] = {}
+    out: dict[str, int | None] = dict.fromkeys(fields.values())  # None where this kernel does not say
     with open("/proc/self/status") as f:
         for line in f:
             key, _, value = line.partition(":")
@@ -367,26 +386,51 @@ def _engine_own_work(model: Any, wav: Path, seconds: float) -> float:
     return watch.wall
 
 
+def bf16_autocast(device: str) -> Any:
+    """``torch.autocast`` to bfloat16 on ``device``'s kind (what "bf16" means in the GPU rows)."""
+    import torch
+
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
 def child_gpu_rtfx(a: dict) -> dict:
-    """On a GPU: RTFx of the engine for long files in float32 and under bfloat16 autocast; peak GPU memory."""
+    """The GPU rows: RTFx of the engine (one request per file) in float32 and under bfloat16 autocast with its peak
+    GPU memory, and of a bare ``model.transcribe`` over a batch of files sorted by length (longest first),
+    ``batch_size`` = the number of files, as the Open ASR leaderboard measures."""
     import torch
 
     _import_nemo()
     from offline_transcribe import ModelStore
 
     store = ModelStore(a["models_dir"], device=a["device"])
-    store.load("parakeet")
+    model = store.load("parakeet").model
     _engine(Path(a["clip"]), store)  # warm-up
     rows = []
     for wav, seconds in a["audio"]:
         for dtype in ("float32", "bfloat16"):
-            autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dtype == "bfloat16" else None
-            torch.cuda.reset_peak_memory_stats()
+            autocast = bf16_autocast(a["device"]) if dtype == "bfloat16" else None
             watch, _, transcript = _engine(Path(wav), store, autocast)
             rows.append({"seconds": seconds, "dtype": dtype, "wall_s": watch.wall,
-                         "peak_gpu_mb": transcript.peak_gpu_memory_mb, "notes": transcript.notes})
+                         "peak_gpu_mb": transcript.peak_gpu_memory_mb, "words": len(transcript.words),
+                         "notes": transcript.notes})
             print(rows[-1], flush=True)
-    return {"rows": rows}
+    files = sorted(a["batch"], key=lambda f: -f[1])  # longest first: equal lengths share a batch, the peak comes first
+    paths, audio_s = [f[0] for f in files], sum(f[1] for f in files)
+    model.transcribe(paths[-8:], batch_size=8, verbose=False)  # warm-up
+    batch = []
+    for dtype in ("float32", "bfloat16"):
+        if a["device"].startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        with bf16_autocast(a["device"]) if dtype == "bfloat16" else contextlib.nullcontext(), Stopwatch() as watch:
+            hyps = model.transcribe(paths, batch_size=len(paths), verbose=False)
+            sync(a["device"])
+        texts = [h[0].text if isinstance(h, list) else h.text for h in hyps]
+        peak = gpu_peak(a["device"])
+        batch.append({"dtype": dtype, "files": len(paths), "audio_s": audio_s, "wall_s": watch.wall,
+                      "peak_gpu_mb": None if peak is None else peak / 2**20,
+                      "words": sum(len(t.split()) for t in texts)})
+        print(batch[-1], flush=True)
+    return {"rows": rows, "batch": batch}
 
 
 def _threads() -> int:
@@ -399,7 +443,7 @@ def child_build(a: dict) -> dict:
     """Build the model (in a child, so the parent never holds its memory)."""
     import model_store  # noqa: F401  (offline switches first)
 
-    build_model(Path(a["out"]))
+    build_model(Path(a["out"]), tiny=a.get("tiny", False))
     return {}
 
 
@@ -439,13 +483,49 @@ def child_main(name: str, args_json: str, children: dict[str, Callable[[dict], d
 # Running children from the parent
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What one run measures: the model, the audio lengths, the repetitions, which rows."""
+
+    tiny: bool = False  # the tests' tiny model instead of the Parakeet-shaped one
+    transcribe_s: tuple[int, ...] = (60, 600)  # engine against bare transcribe
+    pairs: int | None = None  # engine/bare pairs per length (None: 3 up to 60 s, else 2)
+    gpu_s: tuple[int, ...] = ()  # the GPU rows' single requests (float32 and bf16)
+    batch_s: tuple[float, float] | None = None  # shortest and longest file of the batch (None: no batch row)
+    load_repeats: int = 3  # the floor and the store's later start, alternately
+    app: bool = True  # time transcribe_ui.py --preload
+
+    def pairs_for(self, seconds: float) -> int:
+        return self.pairs or (3 if seconds <= 60 else 2)
+
+    def batch_lengths(self) -> list[float]:
+        """``BATCH_FILES`` lengths spread evenly over ``batch_s``, to 0.1 s."""
+        if self.batch_s is None:
+            return []
+        lo, hi = self.batch_s
+        return [round(lo + (hi - lo) * i / (BATCH_FILES - 1), 1) for i in range(BATCH_FILES)]
+
+
+def plan_for(device: str, quick: bool = False, check: bool = False, tiny: bool = False) -> Plan:
+    """The plan for the command line's options (see the module doc)."""
+    gpu_rows = device.startswith("cuda") or check
+    if tiny:  # every step, on a small CPU in a minute or two; 26 min takes the long-audio windows
+        return Plan(tiny=True, transcribe_s=(20, 60), pairs=1, gpu_s=(120, 1560) if gpu_rows else (),
+                    batch_s=(2.0, 4.0) if gpu_rows else None, load_repeats=1, app=not check)
+    if quick:
+        return Plan(transcribe_s=(20, 60), pairs=1, gpu_s=(60, 120) if gpu_rows else (),
+                    batch_s=(20.0, 40.0) if gpu_rows else None, load_repeats=1, app=not check)
+    return Plan(gpu_s=(600, 3600) if gpu_rows else (), batch_s=(45.0, 75.0) if gpu_rows else None,
+                load_repeats=1 if check else 3, app=not check)
+
+
 class Bench:
     """The parent: prepares files, runs each step in a fresh process, and prints the tables."""
 
     script = Path(__file__).resolve()  # whose ``--child STEP`` runs the steps
 
-    def __init__(self, cache: Path, device: str, quick: bool):
-        self.cache, self.device, self.quick = cache, device, quick
+    def __init__(self, cache: Path, device: str, plan: Plan):
+        self.cache, self.device, self.plan = cache, device, plan
         self.logs = cache / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
@@ -468,33 +548,28 @@ class Bench:
 
     def prepare(self) -> dict[str, Path]:
         """The cached model, its extracted weights and the audio files (built on first use)."""
-        model_dir = self.cache / f"parakeet-v2-shaped-{MODEL_FORMAT}"
+        shape = "tiny" if self.plan.tiny else "v2-shaped"
+        model_dir = self.cache / f"parakeet-{shape}-{MODEL_FORMAT}"
         model_dir.mkdir(parents=True, exist_ok=True)
-        nemo = model_dir / "parakeet_v2_shaped.nemo"
+        nemo = model_dir / f"parakeet_{shape.replace('-', '_')}.nemo"
         if not nemo.exists():
-            print(f"Building the Parakeet-TDT-0.6B-v2-shaped model once into {nemo} (a few minutes)…", flush=True)
-            self.run_child("build", {"out": str(nemo)}, timeout=7200)
+            print(f"Building the Parakeet-TDT-0.6B-v2-shaped model ({shape}) once into {nemo}…", flush=True)
+            self.run_child("build", {"out": str(nemo), "tiny": self.plan.tiny}, timeout=7200)
         weights = model_dir / "model_weights.ckpt"
         if not weights.exists():
             extract_weights(nemo, weights)
         canary = self.cache / "tiny-canary-placeholder"
-        if not canary.exists():
+        if self.plan.app and not canary.exists():
             self.run_child("build_canary", {"out": str(canary)})
         audio_dir = self.cache / "audio"
         audio_dir.mkdir(exist_ok=True)
         files = {"nemo": nemo, "weights": weights, "canary": canary,
                  "clip": make_speech(audio_dir / "speech-5s.wav", 5)}
-        for seconds in self.transcribe_lengths() + self.gpu_lengths():
+        for seconds in (*self.plan.transcribe_s, *self.plan.gpu_s):
             files[f"audio{seconds}"] = make_speech(audio_dir / f"speech-{seconds}s.wav", seconds)
+        for i, seconds in enumerate(self.plan.batch_lengths()):
+            files[f"batch{i}"] = make_speech(audio_dir / f"batch-{seconds:.1f}s.wav", seconds)
         return files
-
-    def transcribe_lengths(self) -> list[int]:
-        return [20, 60] if self.quick else [60, 600]
-
-    def gpu_lengths(self) -> list[int]:
-        if not self.device.startswith("cuda"):
-            return []
-        return [60, 120] if self.quick else [600, 3600]
 
     def install(self, nemo: Path, canary: Path) -> Path:
         """A fresh temporary models folder with ``nemo`` installed by the real setup script.
@@ -510,8 +585,9 @@ class Bench:
             subprocess.run([*setup, "--only", "parakeet", "--from", str(nemo)], cwd=PROJECT_DIR, stdout=log,
                            stderr=subprocess.STDOUT, check=True)
             print(f"  installed with setup_local_models.py --from in {time.perf_counter() - started:.1f} s → {root}")
-            subprocess.run([*setup, "--only", "canary", "--from", str(canary)], cwd=PROJECT_DIR, stdout=log,
-                           stderr=subprocess.STDOUT, check=True)
+            if self.plan.app:
+                subprocess.run([*setup, "--only", "canary", "--from", str(canary)], cwd=PROJECT_DIR, stdout=log,
+                               stderr=subprocess.STDOUT, check=True)
         return root
 
     # -- the app ----------------------------------------------------------------------------------------------
@@ -600,7 +676,7 @@ class Bench:
         finally:
             shutil.rmtree(models_dir.parent, ignore_errors=True)
         results.update(device=self.device, weights_bytes=weights_size, nemo_bytes=files["nemo"].stat().st_size,
-                       quick=self.quick, total_s=time.perf_counter() - t0, machine=machine())
+                       plan=dataclasses.asdict(self.plan), total_s=time.perf_counter() - t0, machine=machine())
         (self.logs / "results.json").write_text(json.dumps(results, indent=1))
         return results
 
@@ -613,23 +689,19 @@ class Bench:
         results["floor"].append(self.run_child("floor", floor_args, "floor-1"))
         results["store_first"] = self.run_child("store", store_args, "store_first")
         results["restore_from"] = self.run_child("restore_from", {**common, "nemo": str(files["nemo"])})
-        for i in range(self.load_repeats):  # alternate, so a busy spell on a shared machine hits both
+        for i in range(self.plan.load_repeats):  # alternate, so a busy spell on a shared machine hits both
             results["store_warm"].append(self.run_child("store", store_args, f"store_warm-{i + 1}"))
             results["floor"].append(self.run_child("floor", floor_args, f"floor-{i + 2}"))
-        print("  … app start", flush=True)
-        results["app"] = self.app_start(models_dir)
-        audio = [(str(files[f"audio{s}"]), float(s), 1 if self.quick else (3 if s <= 60 else 2))
-                 for s in self.transcribe_lengths()]
+        if self.plan.app:
+            print("  … app start", flush=True)
+            results["app"] = self.app_start(models_dir)
+        audio = [(str(files[f"audio{s}"]), float(s), self.plan.pairs_for(s)) for s in self.plan.transcribe_s]
         results["transcribe"] = self.run_child("transcribe", {**store_args, "audio": audio})
-        if self.device.startswith("cuda"):
-            gpu_audio = [(str(files[f"audio{s}"]), float(s)) for s in self.gpu_lengths()]
-            results["gpu_rtfx"] = self.run_child("gpu_rtfx", {**store_args, "audio": gpu_audio})
+        if self.plan.gpu_s:
+            gpu_audio = [(str(files[f"audio{s}"]), float(s)) for s in self.plan.gpu_s]
+            batch = [(str(files[f"batch{i}"]), s) for i, s in enumerate(self.plan.batch_lengths())]
+            results["gpu_rtfx"] = self.run_child("gpu_rtfx", {**store_args, "audio": gpu_audio, "batch": batch})
         return results
-
-    @property
-    def load_repeats(self) -> int:
-        """How many times the floor and the store's warm start are measured (alternately)."""
-        return 1 if self.quick else 3
 
 
 def _vm_hwm(pid: int) -> int | None:
@@ -652,8 +724,14 @@ def machine() -> dict:
     mem = 0
     with contextlib.suppress(OSError), open("/proc/meminfo") as f:
         mem = int(next(line.split()[1] for line in f if line.startswith("MemTotal"))) * 1024
+    import torch
+
+    gpu = None
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        gpu = f"{props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}"
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem, "loadavg": os.getloadavg(),
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0], "torch": torch.__version__, "gpu": gpu}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -725,7 +803,7 @@ def report(r: dict) -> str:
     if r["device"].startswith("cuda"):
         lines += ["", "| step | peak GPU memory GB |", "|---|---|"]
         lines += [f"| {name.split(' (median')[0]} | {_gb(m.get('gpu_peak'))} |" for name, m in rows]
-    app = r["app"]
+    app = r.get("app", {"error": "not measured in this run (--check)"})
     lines += ["", "#### App start (`transcribe_ui.py --preload`, from launching Python)", ""]
     if "error" in app:
         lines.append(f"n/a: {app['error']}")
@@ -761,12 +839,21 @@ def report(r: dict) -> str:
             f"| {'yes' if row['same_words'] else 'NO'} |"
         )
     if "gpu_rtfx" in r:
-        lines += ["", "#### GPU: engine RTFx", "", "| audio | dtype | wall s | RTFx | peak GPU memory MB |",
-                  "|---|---|---|---|---|"]
+        lines += ["", f"#### {r['device']}: `transcribe_file` RTFx, one request per file (bf16: under "
+                  "`torch.autocast(bfloat16)`)", "",
+                  "| audio | dtype | wall s | RTFx | peak GPU memory MB | words emitted | notes |",
+                  "|---|---|---|---|---|---|---|"]
         for row in r["gpu_rtfx"]["rows"]:
-            peak = row["peak_gpu_mb"]
-            lines.append(f"| {_duration(row['seconds'])} | {row['dtype']} | {row['wall_s']:.1f} "
-                         f"| {row['seconds'] / row['wall_s']:.0f}× | {'—' if peak is None else f'{peak:.0f}'} |")
+            lines.append(f"| {_duration(row['seconds'])} | {row['dtype']} | {row['wall_s']:.2f} "
+                         f"| {row['seconds'] / row['wall_s']:.0f}× | {_mb(row['peak_gpu_mb'])} | {row['words']} "
+                         f"| {' '.join(row['notes'])} |")
+        lines += ["", f"#### {r['device']}: bare `model.transcribe` over a batch of files sorted by length "
+                  "(`batch_size` = the number of files: the Open ASR leaderboard's way)", "",
+                  "| files | audio min | dtype | wall s | RTFx | peak GPU memory MB | words emitted |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in r["gpu_rtfx"]["batch"]:
+            lines.append(f"| {row['files']} | {row['audio_s'] / 60:.1f} | {row['dtype']} | {row['wall_s']:.2f} "
+                         f"| {row['audio_s'] / row['wall_s']:.0f}× | {_mb(row['peak_gpu_mb'])} | {row['words']} |")
     stores = [first, *r["store_warm"]]
     load_peak = max(m["after_load"]["peak"] for m in stores)
     load_growth = max(m["after_load"]["peak"] - m["before"]["rss"] for m in stores)
@@ -789,13 +876,28 @@ def report(r: dict) -> str:
                    f"{1 + row['engine_own_s'] / statistics.median(p['bare'] for p in row['pairs']):.3f}×"
                    for row, (wall, cpu) in zip(t["rows"], ratios, strict=True))),
     ]
+    if "gpu_rtfx" in r and r["device"].startswith("cuda"):
+        longest = max(row["seconds"] for row in r["gpu_rtfx"]["rows"])
+        rtfx = {row["dtype"]: row["seconds"] / row["wall_s"] for row in r["gpu_rtfx"]["rows"]
+                if row["seconds"] == longest}
+        checks.append((f"RTFx ≥ 1000 on a {_duration(longest)} file in one request", max(rtfx.values()) >= 1000,
+                       ", ".join(f"{dtype}: {x:.0f}×" for dtype, x in rtfx.items())))
     lines += ["", "#### Targets", "", "| target | met | measured |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else 'no'} | {measured} |" for name, ok, measured in checks]
-    m = r["machine"]
-    lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB RAM, Python "
-              f"{m['python']}; load average at the end {', '.join(f'{x:.1f}' for x in m['loadavg'])}. "
-              f"Whole run {r['total_s'] / 60:.1f} min."]
+    lines += ["", machine_line(r["machine"]) + f" Whole run {r['total_s'] / 60:.1f} min."]
     return "\n".join(lines)
+
+
+def machine_line(m: dict) -> str:
+    """The machine a run measured, in one sentence."""
+    gpu = f"; {m['gpu']}" if m.get("gpu") else ""
+    return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB RAM{gpu}; Python "
+            f"{m['python']}, torch {m.get('torch', '?')}; load average at the end "
+            f"{', '.join(f'{x:.1f}' for x in m['loadavg'])}.")
+
+
+def _mb(n: float | None) -> str:
+    return "—" if n is None else f"{n:.0f}"
 
 
 def _seconds(n: float | None) -> str:
@@ -821,17 +923,26 @@ def bench_arguments(description: str) -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE)),
                    help=f"where the built model and audio are kept (default: ${CACHE_ENV} or {DEFAULT_CACHE})")
     p.add_argument("--json", type=Path, help="also write the raw results here")
+    p.add_argument("--check", action="store_true",
+                   help="what bench/gpu_check.sh runs: each load once, no app start, the GPU rows on any device")
+    p.add_argument("--tiny", action="store_true", help="the tests' tiny models and short audio (a dry run on a CPU)")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="build the model and the audio into the cache, then stop")
     p.add_argument("--child", nargs=2, metavar=("STEP", "ARGS"), help=argparse.SUPPRESS)
     return p
 
 
 def run_bench(args: argparse.Namespace, children: dict[str, Callable[[dict], dict]],
               run: Callable[[], dict], render: Callable[[dict], str]) -> int:
-    """Run one step (``--child``), or the whole benchmark: ``run()``, then its raw results and ``render``'s tables."""
+    """Run one step (``--child``), or the whole benchmark: ``run()``, then its raw results and ``render``'s tables
+    (with ``--prepare-only``, ``run`` only prepares)."""
     if args.child:
         child_main(*args.child, children=children)
         return 0
     results = run()
+    if args.prepare_only:
+        print("Prepared: the model and the audio are in the cache.")
+        return 0
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print()
@@ -844,7 +955,9 @@ def main(argv: list[str] | None = None) -> int:
     p = bench_arguments(__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="short audio, one repetition: a smoke run")
     args = p.parse_args(argv)
-    return run_bench(args, CHILDREN, lambda: Bench(args.cache.expanduser(), args.device, args.quick).run(), report)
+    plan = plan_for(args.device, quick=args.quick, check=args.check, tiny=args.tiny)
+    bench = Bench(args.cache.expanduser(), args.device, plan)
+    return run_bench(args, CHILDREN, bench.prepare if args.prepare_only else bench.run, report)
 
 
 if __name__ == "__main__":

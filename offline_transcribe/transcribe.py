@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from .devices import free_accelerator_memory, gpu_memory_watch, is_out_of_memory
 from .errors import GpuOutOfMemoryError
 from .models.registry import DEFAULT_MODEL, get_spec
 from .models.store import ModelStore
+from .paragraphs import paragraph_text
+from .progress import Estimate
 from .types import Progress, Segment, Transcript
 
 
@@ -75,19 +78,26 @@ def transcribe_audio(
     if is_silent(audio):
         notes.append("No speech found: the audio is silent.")
     else:
-        progress(0.02, f"Loading {spec.display_name}")
         load_started = time.perf_counter()
-        store.load(model)  # on first use: measured apart, so that processing time is the transcription's own
+        if not store.status(model).ready:
+            with Estimate(progress, 0.02, 0.02, None) as loading:
+                loading(0.02, f"Loading {spec.display_name} (first use)")
+                store.load(model)  # measured apart, so that processing time is the transcription's own
         load_seconds = time.perf_counter() - load_started
         if load_seconds > 0.5:
             notes.append(f"Model loaded in {load_seconds:.1f} s (first use).")
             started += load_seconds
         with store.use(model) as loaded:
-            with gpu_memory_watch(loaded.device) as peak:
+            guess = backend.speed_guess.get(loaded.device.split(":")[0], min(backend.speed_guess.values()))
+            speed = loaded.speed or guess  # audio seconds per second, for the progress estimate
+            with gpu_memory_watch(loaded.device) as peak, Estimate(progress, 0.05, 0.95, duration / speed) as run:
                 try:
-                    segments = backend.transcribe(loaded.model, audio, policy, progress, notes)
+                    segments = backend.transcribe(loaded.model, audio, policy, run, notes)
                 except Exception as exc:
                     if is_out_of_memory(exc):
+                        # The failed frames (and the GPU tensors their locals hold) live as long as the traceback:
+                        # clear them first, or the memory cannot go back to the driver.
+                        traceback.clear_frames(exc.__traceback__)
                         free_accelerator_memory()
                         raise GpuOutOfMemoryError(
                             f"The GPU ran out of memory while transcribing {source or 'the audio'} "
@@ -95,10 +105,11 @@ def transcribe_audio(
                             f"app keeps running: try again, close other programs using the GPU, or split the file."
                         ) from exc
                     raise
+            loaded.record_speed(duration, run.elapsed)
             device, peak_mb = loaded.device_label, peak.get("mb")
     progress(1.0, "Done")
     return Transcript(
-        text=" ".join(s.text for s in segments if s.text).strip(),
+        text=paragraph_text(segments),
         segments=segments,
         model=spec.key,
         model_name=spec.display_name,

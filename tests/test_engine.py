@@ -167,6 +167,32 @@ def test_gpu_out_of_memory_is_a_readable_error_and_the_next_request_works(tiny_s
     assert transcribe_audio(speechlike(3.0), "parakeet", store=tiny_store).audio_duration == 3.0
 
 
+def test_a_gpu_out_of_memory_lets_go_of_what_the_failed_pass_held_before_freeing_memory(tiny_store, monkeypatch):
+    """The failed pass's locals (on a GPU: its tensors) are released before the cache is emptied, not when the
+    error is finally dropped, so the memory really goes back (the GPU variant: tests/test_gpu.py)."""
+    import weakref
+
+    import torch
+
+    model = tiny_store.load("parakeet").model
+    real = model.transcribe
+    refs = []
+    alive_when_freed = []
+    monkeypatch.setattr(transcribe_module, "free_accelerator_memory",
+                        lambda: alive_when_freed.append(refs[0]() is not None))
+
+    def oom_once(*args, **kwargs):
+        monkeypatch.setattr(model, "transcribe", real)
+        activations = torch.zeros(1000)  # what a pass holds when it runs out of memory
+        refs.append(weakref.ref(activations))
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(model, "transcribe", oom_once)
+    with pytest.raises(GpuOutOfMemoryError):
+        transcribe_audio(speechlike(3.0), "parakeet", store=tiny_store)
+    assert alive_when_freed == [False]
+
+
 def test_canary_windows_are_bounded_cut_at_quiet_points_and_batched(tiny_store, monkeypatch):
     model = tiny_store.load("canary").model
     batches = []

@@ -28,6 +28,7 @@ class Backend(Protocol):
     word_timestamps: bool  # segments carry their words with times; otherwise segment times only
     timestamps: str  # what the page says about them: "per word and segment"
     loaded_as: str  # what the page says about how the files become a model
+    speed_guess: dict[str, float]  # by device type ("cpu", "cuda"): seconds of audio per second, until one is measured
 
     def dtype(self, precision: Precision, device: str) -> torch.dtype:
         """The dtype the model runs in on ``device`` for the app's precision setting."""

@@ -10,6 +10,8 @@ it is final, one line each with its times; what the command has to say goes to s
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import threading
 import time
@@ -53,13 +55,23 @@ def run_live(
     stdin: BinaryIO | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    verbose: bool = False,
 ) -> int:
     """Transcribe ``source`` ("-": standard input; otherwise a file played at real-time speed) live; 0 on success.
 
     Standard input is read from the start, while the model loads (what arrives meanwhile is decoded once it is
-    ready), so a microphone's pipe never backs up.
+    ready), so a microphone's pipe never backs up. Standard output holds the segment lines only: what the libraries
+    print goes to standard error with ``verbose``, else nowhere.
     """
     out, err = out or sys.stdout, err or sys.stderr
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(err if verbose else devnull):
+        return _run_live(store, source, model_key, options, stdin, out, err)
+
+
+def _run_live(
+    store: ModelStore, source: str, model_key: str, options: LiveOptions | None, stdin: BinaryIO | None,
+    out: TextIO, err: TextIO,
+) -> int:
     try:
         audio = None if source == "-" else load_audio(source, SAMPLE_RATE)
         streaming_backend(model_key)  # a model that cannot stream, before its files are looked at

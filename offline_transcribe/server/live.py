@@ -3,9 +3,15 @@ they stop the whole recording is transcribed once more offline (best quality, wo
 transcript, segments table and downloads.
 
 One live session per browser tab (Gradio's session hash). Live decoding runs for one tab at a time in the whole
-app, as every model job does: a second tab that starts Live while another runs is told so, and what it records is
-still transcribed (through the queue) when it stops. A tab that goes away (Gradio's unload event, when the
-browser disconnects) frees its session at once; one that sends no audio for ``IDLE_S`` can be taken over.
+app: a second tab that starts Live while another runs is told so, and what it records is still transcribed
+(through the queue) when it stops. A tab that goes away (Gradio's unload event, when the browser disconnects)
+frees its session at once; one that sends no audio for ``IDLE_S`` can be taken over.
+
+Every use of the model by a live session (its load, each step) takes its turn in the server's job line
+(``jobs.JobQueue``), with the page's and the API's transcriptions: a file never runs on the GPU during a live
+step, and files and live decoding interleave step by step. The handlers here never wait for the model: the
+browser's chunks are recorded and queued at once (Gradio keeps only the latest chunk of a stream whose handler
+is still busy).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import logging
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +37,7 @@ from ..errors import AppError
 from ..live.session import LiveSession, LiveView, can_stream, streaming_models
 from ..models.registry import MODELS
 from ..models.store import ModelStore
+from .jobs import JobQueue
 
 log = logging.getLogger("transcribe.ui.live")
 
@@ -81,8 +90,8 @@ class LiveTab:
 class LiveMode:
     """The Live mode's event handlers; ``build_panel`` and ``wire`` put it on the page."""
 
-    def __init__(self, store: ModelStore, options: LiveOptions, root: Path):
-        self.store, self.options, self.root = store, options, root
+    def __init__(self, store: ModelStore, options: LiveOptions, root: Path, jobs: JobQueue):
+        self.store, self.options, self.root, self.jobs = store, options, root, jobs
         self._tabs: dict[str, LiveTab] = {}
         self._guard = threading.Lock()
         self._owner: str | None = None  # the tab whose session decodes
@@ -149,15 +158,16 @@ class LiveMode:
             if owner is not None and owner.session is not None:
                 owner.session.abort()  # stale: no audio for IDLE_S
             self._owner = tab_id
-            tab.lock.acquire()  # held while the session starts (the model may load): its chunks wait for it
-        try:
-            tab.session = LiveSession(self.store, key, self.options)
-            log.info("live: tab %s started with %s (%s)", tab_id, key, tab.session.view().context)
-        except AppError as exc:
-            tab.note = str(exc)
-        finally:
-            tab.lock.release()
-        return tab
+            try:
+                tab.session = LiveSession(self.store, key, self.options, turn=self._turn(key))
+                log.info("live: tab %s started with %s", tab_id, key)
+            except AppError as exc:
+                tab.note = str(exc)
+            return tab
+
+    def _turn(self, key: str) -> Callable[[], AbstractContextManager[int]]:
+        """A turn in the server's job line, for one use of the model ``key`` by a live session."""
+        return lambda: self.jobs.job(files=1, model=key, via="live", log_level=logging.DEBUG)
 
     def _release(self, tab_id: str) -> LiveTab | None:
         with self._guard:
@@ -178,6 +188,11 @@ class LiveMode:
         view = tab.session.view()
         if view.error:
             return f"✗ {view.error}"
+        if not view.started:
+            return (
+                f"● Loading {view.model_name}… What you say is recorded meanwhile and appears once it is ready. "
+                f"Heard {view.received_s:.1f} s."
+            )
         if view.finished:  # aborted: another tab took over after this one sent nothing for IDLE_S
             return f"⚠ Live stopped here: another tab took it over. Recorded {tab.recorded_s:.1f} s."
         line = (
@@ -239,7 +254,8 @@ def build_panel() -> LivePanel:
 def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: gr.Radio, outputs: list) -> None:
     """Connect the panel: chunks and stop in their own concurrency group (live decoding is one tab at a time by
     ``LiveMode`` itself, so the file queue never waits for a stream), the offline pass in the default queue
-    (``transcribe`` is the page's ``TranscribeHandler``: the same results, table and downloads as for files)."""
+    (``transcribe`` is the page's ``TranscribeHandler``: the same results, table and downloads as for files, into
+    ``outputs``, whose last one, the messages, shows the progress)."""
     private = dict(api_visibility="private", show_progress="hidden", concurrency_id="live", concurrency_limit=None)
     panel.mic.stream(
         live.chunk, inputs=[panel.mic, model], outputs=[panel.text, panel.status], stream_every=STREAM_EVERY_S,
@@ -251,7 +267,7 @@ def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: g
         if not path:
             return [gr.skip()] * (len(outputs) + 2)
         try:
-            result = transcribe(None, path, model_key, progress)
+            result = transcribe(None, path, model_key, progress=progress)
         finally:
             shutil.rmtree(Path(path).parent, ignore_errors=True)
         final = html.escape(result[0]) or "(no speech found)"
@@ -260,6 +276,6 @@ def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: g
 
     panel.mic.stop_recording(live.stop, outputs=[panel.text, panel.status, panel.recording], **private).then(
         final_pass, inputs=[panel.recording, model], outputs=[*outputs, panel.text, panel.status],
-        api_visibility="private", concurrency_limit="default",
+        api_visibility="private", concurrency_limit="default", show_progress_on=outputs[-1],
     )  # fmt: skip
     demo.unload(live.unload)
