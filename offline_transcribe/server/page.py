@@ -34,6 +34,7 @@ from ..models.files import models_dir_option
 from ..models.registry import MODELS, ModelSpec, get_spec, required_keys
 from ..models.store import ModelStore
 from ..types import ModelState
+from .ask_panel import build_ask_panel
 from .jobs import JobQueue
 
 log = logging.getLogger("transcribe.ui")
@@ -574,6 +575,7 @@ def build_app(
                 status = gr.Markdown(status_md(store), elem_id="model-status")
             with gr.Column(scale=3, min_width=320):
                 text, segments, downloads, stats = build_outputs()
+                build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under the results
         build_accordions(models_dir, settings.long_audio, settings.precision)
 
         # A request without audio is refused before anything runs, so the outputs keep the last results.
