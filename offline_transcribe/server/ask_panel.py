@@ -153,10 +153,9 @@ def build_ask_panel(store: ModelStore, jobs: JobQueue, segments: gr.Dataframe) -
             buttons = [gr.Button(p.label, size="sm", interactive=usable, elem_id=f"ask-{p.key}") for p in ask.PRESETS]
         with gr.Row(equal_height=True):
             question = gr.Textbox(show_label=False, placeholder="Ask anything about the transcript, e.g. What did they "
-                                  "decide about the budget?", scale=5, interactive=usable, elem_id="ask-question")
-            send = gr.Button("Ask", variant="secondary", scale=1, min_width=70, interactive=usable,
-                             elem_id="ask-button")
-            stop = gr.Button("Stop", variant="stop", scale=1, min_width=70, interactive=usable, elem_id="ask-stop")
+                                  "decide about the budget?", scale=1, interactive=usable, elem_id="ask-question")
+            send = gr.Button("Ask", scale=0, min_width=72, interactive=usable, elem_id="ask-button")
+            stop = gr.Button("Stop", scale=0, min_width=72, interactive=usable, elem_id="ask-stop")
         answer = gr.Markdown(elem_id="ask-answer", padding=True)
     queued = dict(outputs=answer, concurrency_id="ask", concurrency_limit=1, show_progress="hidden")
     events = [button.click(_preset_handler(panel, preset.key), inputs=segments, api_visibility="private", **queued)
