@@ -103,10 +103,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "or transcribe and ask)")
     if args.ask and not (args.transcribe or args.transcript):
         p.error("--ask applies only with --transcribe FILE... or --transcript JSON...")
-    if not args.transcribe:
+    if args.transcript and args.format is not None:
+        p.error("--format applies only with --transcribe FILE... (the answers about a --transcript are Markdown)")
+    if not args.transcribe and not args.transcript:
         given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
-                                          ("--overwrite", args.overwrite or None))
-                 if value is not None and not (args.transcript and name != "--format")]
+                                          ("--overwrite", args.overwrite or None)) if value is not None]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
             p.error(f"{' and '.join(given)} {verb} only with --transcribe FILE...; without it the command starts the "

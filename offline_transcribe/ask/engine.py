@@ -5,18 +5,21 @@ answer as it is written, and the ``Answer``. The model is the store's (the one a
 loaded: ``store.use``, never a copy), held for the whole job, after the server's job line (``hold``) gave the job
 its turn; its backend runs the LLM alone with the speech adapter off (``backends.base.TextLlm``).
 
-**The context budget** (``AskPolicy.context_tokens``, 8,192 tokens for one LLM call, prompt and answer together;
-lower when the LLM's own context is smaller). Qwen3-1.7B reads up to 32,768 tokens, but:
+**The context budget** (``AskPolicy.context_tokens``, 8,192 tokens for one LLM call, prompt and answer together, of
+which 1,024 are kept for the answer; lower when the LLM's own context is smaller). Qwen3-1.7B reads up to 32,768
+tokens, but:
 
 * memory: its key/value cache takes 2 × 28 layers × 8 heads × 128 × 2 bytes = 112 KiB per token in bfloat16, so
   8,192 tokens add 0.9 GiB to Canary's ≈ 5 GB on a GPU (an 8 GB card still fits it; 32,768 tokens would add
   3.5 GiB), and 1.8 GiB in float32 on the CPU;
-* time: reading the prompt grows with its length (on a CPU, minutes for 8,192 tokens: ``bench/bench_canary.py``);
+* time: reading the prompt grows with its length, faster than linearly (on a 2-core CPU, minutes before the first
+  word of the answer for a few thousand tokens: ``bench/bench_ask.py``, ``docs/benchmarks.md``);
 * quality: a 1.7 B model follows its instructions less well deep into a long context.
 
-8,192 tokens hold about 40 minutes of speech (≈ 150 words a minute, about 1.3 tokens a word with the times). A longer
-transcript is cut into consecutive parts that fit (``budget``), the LLM takes notes on each part (with their times),
-and answers from the notes (in rounds, if even the notes do not fit); the answer says so (``Answer.note``).
+A minute of speech is about 260 tokens as the LLM reads it (≈ 150 words at ≈ 1.3 Qwen3 tokens each, and a time
+``[mm:ss]`` of ≈ 8 tokens per segment of ≈ 15 words), so one pass reads about 25 minutes. A longer transcript is cut
+into consecutive parts that fit (``budget``), the LLM takes notes on each part (with their times), and answers from
+the notes (in rounds, if even the notes do not fit); the answer says so (``Answer.note``).
 """
 
 from __future__ import annotations

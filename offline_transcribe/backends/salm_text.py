@@ -7,11 +7,12 @@ its LoRA again. The store hands a model to one job at a time (``ModelStore.use``
 model while its adapter is off.
 
 Thinking: Qwen3 writes a ``<think>…</think>`` block before its answer unless the prompt ends with an empty one (what
-Qwen3's chat template does for ``enable_thinking=False``). NeMo 3.0's ``qwen3`` prompt formatter adds that block when
-``generate(..., enable_thinking=False)`` asks for it; its ``qwen`` formatter (the one Canary-Qwen's config names)
-has no such option and silently ignores it. So the prompt is built here with the model's own formatter and the
-empty block is appended when the formatter did not add it. (The caller also filters any thinking out of the answer:
-``ask.thinking``.)
+Qwen3's chat template does for ``enable_thinking=False``). Of NeMo 3.0's prompt formatters, ``qwen3`` adds that block
+when ``encode_dialog(..., enable_thinking=False)`` asks for it (``SALM.generate`` passes the option on); ``qwen``
+has no such option (its ``encode_dialog`` takes none). Which one a checkpoint uses is its config's
+``prompt_format``, so the prompt is built here with the model's own formatter, with thinking turned off when the
+formatter can do it and the empty block appended when it cannot. (The caller also filters any thinking out of the
+answer: ``ask.thinking``.)
 """
 
 from __future__ import annotations
