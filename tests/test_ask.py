@@ -247,6 +247,16 @@ def test_above_the_budget_it_answers_map_reduce_and_says_so(ask_store, monkeypat
     assert SCRIPTED_THINKING.strip() not in final_prompt  # the notes hold no thinking either
 
 
+def test_a_reader_that_leaves_cancels_the_job_and_the_adapter_comes_back(ask_store):
+    run = ask.ask("summary", meeting_items(), store=ask_store)
+    for event in run:
+        if isinstance(event, ask.Delta):
+            break  # the page closed, the client hung up: the iteration ends and cancels the job
+    assert run.cancelled.is_set() and run.join(30)  # (the LLM call stops at its next token: the first test)
+    with ask_store.use("canary") as loaded:  # the model is free again, with its adapter on
+        assert adapter_on(loaded.model)
+
+
 def test_errors_are_messages_and_the_next_question_works(ask_store, parakeet_only):
     with pytest.raises(AppError, match="There is no transcript to ask about yet"):
         ask.ask("summary", [], store=ask_store)
