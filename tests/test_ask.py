@@ -422,6 +422,16 @@ def test_chat_without_canary_says_how_to_install_it(parakeet_only):
 # The pieces
 
 
+def test_chat_errors_get_openai_s_statuses():
+    from offline_transcribe.errors import AskError, ContextTooLongError, GpuOutOfMemoryError, ModelLoadError
+    from offline_transcribe.server.openai_chat import _error_for
+
+    cases = [(ContextTooLongError("long", 9000, 8192), 400, "context_length_exceeded"),
+             (AskError("no"), 400, "invalid_value"), (ModelLoadError("broken"), 503, "model_unavailable"),
+             (GpuOutOfMemoryError("oom"), 507, "gpu_out_of_memory"), (AppError("other"), 500, "chat_failed")]
+    assert [(_error_for(exc).status, _error_for(exc).code) for exc, *_ in cases] == [c[1:] for c in cases]
+
+
 def test_thinking_is_filtered_out_however_the_text_is_cut():
     text = f"<think>{SCRIPTED_THINKING}</think>\n\n{SCRIPTED_ANSWER}"
     for size in (1, 2, 3, 5, 8):

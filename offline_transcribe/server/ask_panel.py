@@ -103,7 +103,8 @@ class AskPanel:
         """The answer to ``question`` (a preset's key or any question) about the table's transcript, as it grows."""
         items = transcript_from_table(table)
         asked = ask.question_text(question or "")
-        heading = f"**{ask.question_label(question or '')}**\n\n"
+        label = ask.question_label(question or "")
+        heading = f"**{label}**\n\n" if label else ""
         try:
             spec = ask.answering_model(self.store)
             run = ask.ask(asked, items, store=self.store, policy=self.policy, hold=lambda on_wait: self.jobs.job(

@@ -28,7 +28,7 @@ from .. import ask
 from ..ask.run import Event
 from ..backends.base import ChatTurn
 from ..config import Settings
-from ..errors import AppError, ContextTooLongError, GpuOutOfMemoryError, LocalModelError, ModelsMissingError
+from ..errors import AppError, AskError, ContextTooLongError, GpuOutOfMemoryError, LocalModelError, ModelsMissingError
 from ..models.files import models_dir_option
 from ..models.registry import MODELS, ModelSpec, llm_specs
 from ..models.store import ModelStore
@@ -111,7 +111,7 @@ def _check_options(body: dict[str, Any]) -> None:
 def _error_for(exc: AppError) -> ApiError:
     if isinstance(exc, ContextTooLongError):
         return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
-    if isinstance(exc, ask.AskError):
+    if isinstance(exc, AskError):
         return _fail(str(exc))
     if isinstance(exc, LocalModelError):  # its files went missing or broke since the request was checked
         return ApiError(503, str(exc), param="model", code="model_unavailable")
