@@ -4,9 +4,12 @@
   decoding) with a SentencePiece tokenizer trained on the spot, saved with ``save_to`` as a ``.nemo``.
 * ``build_tiny_canary(out, asr_nemo)``: a speechlm2 ``SALM`` with a tiny Qwen3 LLM, a locally built
   tokenizer and the tiny ASR model as its encoder, written as the self-contained folder the store expects
-  (``save_pretrained`` + tokenizer + ``llm_backbone/config.json``).
+  (``save_pretrained`` + tokenizer + ``llm_backbone/config.json``); with ``lora=True`` its LLM is wrapped with a
+  LoRA adapter of non-zero weights, as Canary-Qwen-2.5B's is.
+* ``build_scripted_qwen3(out)``: a tiny Qwen3 whose weights are set (not trained) so that it answers the app's
+  prompts with a known thinking block and a known answer, for the LLM mode's tests (``tests/test_ask.py``).
 
-Weights are random (seeded); the tests check that files load and code paths run, not what is said.
+Weights are otherwise random (seeded); the tests check that files load and code paths run, not what is said.
 """
 
 from __future__ import annotations
