@@ -6,6 +6,8 @@ live transcription.
     python transcribe_ui.py --preload --port 8000
     python transcribe_ui.py --transcribe a.wav b.mp3 --model parakeet --format srt --output-dir out/
     ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | python transcribe_ui.py --live -
+    python transcribe_ui.py --transcribe talk.mp3 --ask "What are the action items?"   # and talk.answers.md
+    python transcribe_ui.py --transcript out/talk.json --ask summary                  # a transcript made before
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -13,7 +15,8 @@ port (and without importing Gradio: the page, ``server.page``, is imported only 
 
 Exit status of ``--transcribe``: 0 every file transcribed; 1 a file failed (or nothing was done: model missing,
 outputs already there without ``--overwrite``); 2 a usage error; 3 no file failed, but in at least one no speech
-was recognised (nothing is written for it).
+was recognised (nothing is written for it). With ``--ask`` (``ask.headless``), a question that could not be answered
+is a failure (1) too.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .batch import FileResult, Outcome, parse_formats, planned_outputs, summary_line, transcribe_files
+from .ask import headless as ask_headless
+from .batch import FileResult, Outcome, output_stems, parse_formats, planned_outputs, summary_line, transcribe_files
 from .config import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, LiveOptions, Settings, parse_size
 from .errors import AppError
 from .exports import EXPORT_FORMATS
@@ -97,8 +101,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        ("right", "audio after the chunk the model waits for")):
         headless.add_argument(f"--live-{name}", type=float, metavar="SECONDS", help=f"with --live: {what} "
                               "(default: measured per device, see docs/benchmarks.md)")
+    headless.add_argument("--ask", action="append", metavar="QUESTION",
+                          help="ask Canary-Qwen's own LLM about each transcript: a question, or summary, key-points, "
+                          "action-items, questions; again for more questions (answers in <name>.answers.md)")
+    headless.add_argument("--transcript", nargs="+", metavar="JSON",
+                          help="ask --ask about transcripts the app wrote before (their .json) instead of transcribing")
     args = p.parse_args(argv)
-    if not args.transcribe:
+    if args.transcript and (not args.ask or args.transcribe):
+        p.error("--transcript JSON... needs --ask QUESTION, and not --transcribe (ask about a transcript made before, "
+                "or transcribe and ask)")
+    if args.ask and not (args.transcribe or args.transcript):
+        p.error("--ask applies only with --transcribe FILE... or --transcript JSON...")
+    if args.transcript and args.format is not None:
+        p.error("--format applies only with --transcribe FILE... (the answers about a --transcript are Markdown)")
+    if not args.transcribe and not args.transcript:
         given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
                                           ("--overwrite", args.overwrite or None)) if value is not None]
         if given:
@@ -119,8 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--half and --float32 contradict each other: choose one")
     if args.unload_after is not None and args.unload_after <= 0:
         p.error("--unload-after: give a number of minutes above 0")
-    if args.live and args.transcribe:
-        p.error("--live and --transcribe: choose one")
+    if args.live and (args.transcribe or args.transcript):
+        p.error(f"--live and {'--transcribe' if args.transcribe else '--transcript'}: choose one")
     if args.live_chunk is not None and args.live_chunk <= 0:
         p.error("--live-chunk: give a number of seconds above 0")
     for name in ("left", "right"):
@@ -203,21 +219,34 @@ class TerminalProgress:
         print(summary_line(res), file=self.out, flush=True)
 
 
+@contextlib.contextmanager
+def libraries_quiet(verbose: bool):
+    """What the libraries print while they work (huggingface_hub prints a line when Canary loads) goes to stderr
+    with ``verbose``, else nowhere; yields the real stdout, for the result lines."""
+    out = sys.stdout
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(sys.stderr if verbose else devnull):
+        yield out
+
+
 def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
-    overwrite: bool = False, verbose: bool = False,
+    overwrite: bool = False, verbose: bool = False, questions: Sequence[str] = (),
 ) -> int:
     """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
 
-    What the libraries print while they work (huggingface_hub prints a line when Canary loads) goes to stderr with
-    ``verbose``, else nowhere: stdout holds the result lines only.
+    With ``questions`` (``--ask``), each transcript is then asked them and the answers are written beside it.
+    stdout holds the result lines (and the answers) only.
     """
     try:
         store.validate([model_key])
     except AppError as exc:
         print(str(exc))
         return EXIT_FAILED
-    existing = [path for path in planned_outputs([Path(f).name for f in files], output_dir, formats) if path.exists()]
+    if questions and not ask_headless.check_llm(store, sys.stdout):
+        return EXIT_FAILED
+    names = [Path(f).name for f in files]
+    answers = [ask_headless.answers_path(output_dir, stem) for stem in output_stems(names)] if questions else []
+    existing = [path for path in [*planned_outputs(names, output_dir, formats), *answers] if path.exists()]
     if existing and not overwrite:
         shown = "\n".join(f"  {path}" for path in existing[:10]) + ("\n  …" if len(existing) > 10 else "")
         print(f"Nothing transcribed: these output files already exist:\n{shown}\n"
@@ -228,14 +257,17 @@ def run_batch(
     except OSError as exc:
         print(f"Cannot create the output folder {output_dir}: {exc.strerror or exc}")
         return EXIT_FAILED
-    terminal = TerminalProgress(len(files), out=sys.stdout)
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(sys.stderr if verbose else devnull):
+    with libraries_quiet(verbose) as out:
+        terminal = TerminalProgress(len(files), out=out)
         results = transcribe_files(
             files, model_key, output_dir, store=store, formats=formats,
             progress=terminal, on_start=terminal.start, on_done=terminal.done,
         )
+        pairs = zip(results, answers, strict=False)  # no answers without questions
+        transcribed = [(res.transcript, path) for res, path in pairs if res.ok and res.transcript is not None]
+        answered = ask_headless.ask_transcribed(store, transcribed, questions, out)
     outcomes = {res.outcome for res in results}
-    if Outcome.FAILED in outcomes:
+    if Outcome.FAILED in outcomes or not answered:
         return EXIT_FAILED
     return EXIT_NO_SPEECH if Outcome.NO_SPEECH in outcomes else EXIT_OK
 
@@ -260,18 +292,23 @@ def serve(settings: Settings, store: ModelStore) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the page (or the headless batch with ``--transcribe``, live with ``--live``); returns the exit status."""
     args = parse_args(argv)
-    configure_logging(verbose=args.verbose, level=logging.ERROR if args.transcribe or args.live else logging.INFO)
+    headless = args.transcribe or args.transcript or args.live
+    configure_logging(verbose=args.verbose, level=logging.ERROR if headless else logging.INFO)
     if args.half:
         print(HALF_IS_DEFAULT, file=sys.stderr)
     settings = settings_from_args(args)
     store = ModelStore.from_settings(settings)
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
-                         overwrite=args.overwrite, verbose=args.verbose)
+                         overwrite=args.overwrite, verbose=args.verbose, questions=args.ask or ())
     if args.live:
         from .live.headless import run_live
 
         return run_live(store, args.live, settings.default_model, settings.live, verbose=args.verbose)
+    if args.transcript:
+        with libraries_quiet(args.verbose) as out:
+            ok = ask_headless.ask_transcripts(store, args.transcript, args.ask, args.output_dir, args.overwrite, out)
+        return EXIT_OK if ok else EXIT_FAILED
     if validate_local_models(store, settings.startup_models) is None:
         return 1
     return serve(settings, store)

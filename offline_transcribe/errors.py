@@ -90,3 +90,21 @@ class UnexpectedError(AppError):
 
 class LiveUnavailableError(AppError):
     """Live transcription cannot run: the model cannot stream, or live transcription is busy elsewhere."""
+# ---------------------------------------------------------------------------------------------------------------
+# Asking about a transcript (Canary-Qwen's LLM mode)
+
+
+class AskError(AppError):
+    """A question about a transcript that cannot be answered; the message says why and what to do."""
+
+
+class LlmNotInstalledError(AskError):
+    """No model with an LLM mode (Canary-Qwen-2.5B) is installed; the message gives its setup command."""
+
+
+class ContextTooLongError(AskError):
+    """A conversation longer than the LLM reads at once (the API's chat; transcripts are split instead)."""
+
+    def __init__(self, message: str, tokens: int, limit: int) -> None:
+        super().__init__(message)
+        self.tokens, self.limit = tokens, limit

@@ -143,6 +143,20 @@ def test_upload_transcribe_read_download(page, tmp_path):
     save_screenshot(page, tmp_path / "transcribe_page.png")
 
 
+def test_ask_a_preset_question_about_the_transcript(page, tmp_path):
+    """Transcribe, then press Summary: Canary's own LLM answers under the results (random weights here: the answer's
+    words are noise; tests/test_ask.py checks real ones through the same handler)."""
+    audio = speech_wav(tmp_path / "standup.wav", "hello world this is a test")
+    upload_and_transcribe(page, audio)
+    expect(page.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
+    expect(page.locator("#ask-intro")).to_contain_text("Canary-Qwen-2.5B's own LLM (Qwen3-1.7B)")
+    page.locator("#ask-summary").click()
+    answer = page.locator("#ask-answer")
+    expect(answer).to_contain_text("Summary", timeout=30_000)
+    expect(answer).to_contain_text("Answered about standup.wav by Canary-Qwen-2.5B's own LLM", timeout=120_000)
+    save_screenshot(page, tmp_path / "ask-summary.png")
+
+
 def test_bad_file_shows_a_readable_message_in_the_page(page, tmp_path):
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"ID3" + b"\x00" * 3000)

@@ -246,11 +246,26 @@ def test_streaming_events(client, clips):
 
 def test_models_list_the_installed_ones(client):
     listed = client.models.list()
-    assert [m.id for m in listed.data] == ["parakeet", "canary"]  # parakeet-v3 is not installed
+    assert [m.id for m in listed.data] == ["parakeet", "canary", "canary-qwen-llm"]  # parakeet-v3 is not installed
     assert all(m.object == "model" and m.owned_by == "nvidia" and m.created > 0 for m in listed.data)
     assert client.models.retrieve("canary").id == "canary"
+    assert client.models.retrieve("canary-qwen-llm").id == "canary-qwen-llm"  # Canary's LLM, for chat
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("parakeet-v3")
+
+
+def test_chat_completions_on_the_same_server_and_in_the_same_job_line(app, client):
+    """Canary's LLM answers chat clients (random weights here: the words are noise, the shapes are OpenAI's)."""
+    messages = [{"role": "user", "content": "What was decided about the door?"}]
+    reply = client.chat.completions.create(model="canary-qwen-llm", messages=messages, max_tokens=6)
+    assert reply.object == "chat.completion" and reply.choices[0].message.role == "assistant"
+    assert reply.usage.completion_tokens <= 6 and reply.choices[0].finish_reason in {"stop", "length"}
+    chunks = list(client.chat.completions.create(model="canary-qwen-llm", messages=messages, max_tokens=6,
+                                                 stream=True))
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason in {"stop", "length"}
+    assert re.search(r"job \d+ start t=[0-9.]+ files=0 model=canary-qwen-llm via=api", app.log())
+    with pytest.raises(openai.BadRequestError, match="transcribes audio"):
+        client.chat.completions.create(model="parakeet", messages=messages)
 
 
 def test_the_same_words_through_the_sdk_as_through_the_page(app, client, clips, tmp_path):
@@ -359,6 +374,8 @@ def test_dns_rebinding_and_other_sites_are_refused(app, clips):
     upload, upload_type = multipart("files", "door.wav", audio)
     api, api_type = multipart("file", "door.wav", audio, {"model": "parakeet"})
     join = json.dumps({"data": [None, None, "parakeet"], "fn_index": 0, "session_hash": "x"}).encode()
+    chat = json.dumps({"model": "canary-qwen-llm", "messages": [{"role": "user", "content": "hi"}],
+                       "max_tokens": 1}).encode()
     requests = {  # what a rebinding page would reach: the page, Gradio's API, uploads, the queue, /v1
         "page": ("GET", "/", b"", {}),
         "gradio-api": ("GET", "/gradio_api/info", b"", {}),
@@ -367,6 +384,7 @@ def test_dns_rebinding_and_other_sites_are_refused(app, clips):
         "queue": ("POST", "/gradio_api/queue/join", join, {"Content-Type": "application/json"}),
         "v1-models": ("GET", "/v1/models", b"", {}),
         "v1-transcribe": ("POST", "/v1/audio/transcriptions", api, {"Content-Type": api_type}),
+        "v1-chat": ("POST", "/v1/chat/completions", chat, {"Content-Type": "application/json"}),
     }
     refused = {}
     for name, (method, path, body, headers) in requests.items():
@@ -378,7 +396,7 @@ def test_dns_rebinding_and_other_sites_are_refused(app, clips):
 
     allowed = {}
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "proxy.example"):
-        for name in ("page", "gradio-api", "upload", "v1-models", "v1-transcribe"):
+        for name in ("page", "gradio-api", "upload", "v1-models", "v1-transcribe", "v1-chat"):
             method, path, body, headers = requests[name]
             allowed[name, host] = raw_request(app, method, path, {**headers, "Host": host}, body)
     allowed["v1-models", "own-origin"] = raw_request(
@@ -459,7 +477,11 @@ def test_off_loopback_the_server_needs_a_key(tiny_models_dir, tmp_path, monkeypa
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"{app.url}v1", api_key="wrong", max_retries=0).models.list()
         keyed = openai.OpenAI(base_url=f"{app.url}v1", api_key=key, max_retries=0, timeout=120)
-        assert [m.id for m in keyed.models.list().data] == ["parakeet", "canary"]
+        assert [m.id for m in keyed.models.list().data] == ["parakeet", "canary", "canary-qwen-llm"]
+        chat = {"model": "canary-qwen-llm", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=f"{app.url}v1", api_key="wrong", max_retries=0).chat.completions.create(**chat)
+        assert keyed.chat.completions.create(**chat).usage.completion_tokens <= 1
         with pytest.raises(openai.BadRequestError):  # past the key check: the audio itself is what is wrong
             keyed.audio.transcriptions.create(model="parakeet", file=("noise.wav", b"not audio"))
 

@@ -4,14 +4,18 @@
   decoding) with a SentencePiece tokenizer trained on the spot, saved with ``save_to`` as a ``.nemo``.
 * ``build_tiny_canary(out, asr_nemo)``: a speechlm2 ``SALM`` with a tiny Qwen3 LLM, a locally built
   tokenizer and the tiny ASR model as its encoder, written as the self-contained folder the store expects
-  (``save_pretrained`` + tokenizer + ``llm_backbone/config.json``).
+  (``save_pretrained`` + tokenizer + ``llm_backbone/config.json``); with ``lora=True`` its LLM is wrapped with a
+  LoRA adapter of non-zero weights, as Canary-Qwen-2.5B's is.
+* ``build_scripted_qwen3(out)``: a tiny Qwen3 whose weights are set (not trained) so that it answers the app's
+  prompts with a known thinking block and a known answer, for the LLM mode's tests (``tests/test_ask.py``).
 
-Weights are random (seeded); the tests check that files load and code paths run, not what is said.
+Weights are otherwise random (seeded); the tests check that files load and code paths run, not what is said.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 TINY_CORPUS = [
@@ -136,30 +140,29 @@ def build_tiny_parakeet(out: Path, seed: int = 0):
     return model.eval()
 
 
-def build_tiny_qwen3(out_dir: Path, seed: int = 0, shape: dict | None = None) -> Path:
-    """Write a tiny Qwen3 causal LM (config, random weights) and a small fast tokenizer to ``out_dir``.
+def _tiny_tokenizer(extra_tokens: tuple[str, ...] = (), vocab_size: int = 300):
+    """A small byte-level BPE tokenizer with Qwen's special tokens (and ``extra_tokens`` as added tokens)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
 
-    ``shape`` overrides ``Qwen3Config`` fields (the benchmark builds Qwen3-1.7B's widths with it); the
-    tokenizer stays small (ids beyond it decode to nothing).
-    """
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen3Config
-
-    torch.manual_seed(seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     tok.train_from_iterator(TINY_CORPUS + ["Transcribe the following:", "user assistant system"], trainer)
-    hf_tok = PreTrainedTokenizerFast(
+    if extra_tokens:
+        tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in extra_tokens])
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None
     )
-    hf_tok.save_pretrained(out_dir)
+
+
+def _qwen3_config(hf_tok, shape: dict | None = None):
+    from transformers import Qwen3Config
+
     fields = {
         "vocab_size": len(hf_tok) + 8,
         "hidden_size": 32,
@@ -172,16 +175,94 @@ def build_tiny_qwen3(out_dir: Path, seed: int = 0, shape: dict | None = None) ->
         "tie_word_embeddings": True,
         **(shape or {}),
     }
-    config = Qwen3Config(
-        **fields, eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id, bos_token_id=None
-    )
-    AutoModelForCausalLM.from_config(config).save_pretrained(out_dir)
+    return Qwen3Config(**fields, eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id, bos_token_id=None)
+
+
+def build_tiny_qwen3(out_dir: Path, seed: int = 0, shape: dict | None = None) -> Path:
+    """Write a tiny Qwen3 causal LM (config, random weights) and a small fast tokenizer to ``out_dir``.
+
+    ``shape`` overrides ``Qwen3Config`` fields (the benchmark builds Qwen3-1.7B's widths with it); the
+    tokenizer stays small (ids beyond it decode to nothing).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hf_tok = _tiny_tokenizer()
+    hf_tok.save_pretrained(out_dir)
+    AutoModelForCausalLM.from_config(_qwen3_config(hf_tok, shape)).save_pretrained(out_dir)
     return out_dir
 
 
-def tiny_salm_config(llm_dir: str, asr_nemo: str) -> dict:
-    """SALM config shaped like Canary-Qwen-2.5B's (scaled down); a plain dict, as SALM requires."""
-    return {
+SCRIPTED_THINKING = " quick brown fox"  # what the scripted LLM thinks: must never reach the user
+SCRIPTED_ANSWER = "she sells sea shells by the shore"  # what it then answers, to any prompt that ends like the app's
+
+
+def build_scripted_qwen3(
+    out_dir: Path, thinking: str = SCRIPTED_THINKING, answer: str = SCRIPTED_ANSWER, hidden_size: int = 32,
+    vocab_size: int | None = None,
+) -> Path:
+    """A tiny Qwen3 that answers every prompt ending like the app's (a newline after the empty thinking block)
+    with ``<think>{thinking}</think>{answer}`` and its end-of-text token, greedily.
+
+    Its weights are set, not trained: every layer's value projection and MLP output are zero, so each layer adds
+    nothing, the last hidden state is the current token's embedding and the LM head decides the next token from
+    the current one alone; the tokens of the script get orthonormal embeddings and the head maps each to the next.
+    A LoRA adapter on ``v_proj`` (Canary-Qwen's targets) with non-zero weights makes the values, and so every
+    layer's output, non-zero: with the adapter on, the answer changes. ``<think>`` and ``</think>`` are added
+    tokens, as in Qwen3's tokenizer, whose vocabulary holds the corpus' words whole. The script's tokens must all
+    differ (checked). ``vocab_size`` above the tokenizer's makes the model bigger (ids no token has are never
+    written) without making its activations bigger.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from offline_transcribe.backends.salm_text import NO_THINKING
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hf_tok = _tiny_tokenizer(("<think>", "</think>"), vocab_size=1000)
+    start = hf_tok.encode(NO_THINKING)[-1]
+    script = hf_tok.encode(f"<think>{thinking}</think>{answer}") + [hf_tok.eos_token_id]
+    chain = [start, *script]
+    if len(set(chain)) != len(chain):
+        raise ValueError(f"the script repeats a token: {hf_tok.convert_ids_to_tokens(chain)}")
+    heads = 4
+    config = _qwen3_config(hf_tok, {
+        "tie_word_embeddings": False, "hidden_size": hidden_size, "num_attention_heads": heads,
+        "num_key_value_heads": heads, "head_dim": hidden_size // heads,
+        **({"vocab_size": vocab_size} if vocab_size else {}),
+    })
+    if len(chain) > hidden_size:
+        raise ValueError(f"a script of {len(chain)} tokens needs hidden_size >= {len(chain)}")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.v_proj.weight.zero_()
+            layer.self_attn.o_proj.weight.copy_(torch.linalg.qr(torch.randn(hidden_size, hidden_size))[0] * 4.0)
+            layer.mlp.down_proj.weight.zero_()
+        basis, _ = torch.linalg.qr(torch.randn(hidden_size, hidden_size))
+        embed, head = model.model.embed_tokens.weight, model.lm_head.weight
+        embed.normal_(0.0, 0.02)
+        head.zero_()
+        for k, token in enumerate(chain):
+            embed[token] = basis[:, k] * hidden_size**0.5  # RMS 1: the norms leave it as it is
+            if k + 1 < len(chain):
+                head[chain[k + 1]] = basis[:, k] * 10.0
+    hf_tok.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+TINY_LORA = {"task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+             "target_modules": ["q_proj", "v_proj"]}  # Canary-Qwen-2.5B's LoRA targets, smaller rank
+
+
+def tiny_salm_config(llm_dir: str, asr_nemo: str, lora: bool = False) -> dict:
+    """SALM config shaped like Canary-Qwen-2.5B's (scaled down); a plain dict, as SALM requires. With ``lora``,
+    the LLM is wrapped with a LoRA adapter as Canary-Qwen's is (peft's fresh adapter: ``lora_B`` is zero)."""
+    config = {
         "pretrained_llm": llm_dir,
         "pretrained_asr": asr_nemo,
         "pretrained_weights": True,
@@ -207,6 +288,9 @@ def tiny_salm_config(llm_dir: str, asr_nemo: str) -> dict:
             },
         },
     }
+    if lora:
+        config["lora"] = dict(TINY_LORA)
+    return config
 
 
 def write_salm_folder(model, out_dir: Path) -> Path:
@@ -221,15 +305,27 @@ def write_salm_folder(model, out_dir: Path) -> Path:
     return out_dir
 
 
-def build_tiny_canary(out_dir: Path, asr_nemo: Path, seed: int = 0):
-    """Build a tiny SALM on ``asr_nemo`` and write it as a Canary-style folder; returns the model."""
+def build_tiny_canary(
+    out_dir: Path, asr_nemo: Path, seed: int = 0, lora: bool = False, llm: Callable[[Path], Path] | None = None
+):
+    """Build a tiny SALM on ``asr_nemo`` and write it as a Canary-style folder; returns the model.
+
+    ``lora``: its LLM wrapped with LoRA as Canary-Qwen's is, with non-zero weights as a trained adapter has (a
+    fresh one is zero and changes nothing); ``llm``: writes the LLM into the folder it is given (default
+    ``build_tiny_qwen3``).
+    """
     import torch
     from nemo.collections.speechlm2.models import SALM
 
     with tempfile.TemporaryDirectory() as tmp:
-        llm_dir = build_tiny_qwen3(Path(tmp) / "qwen3", seed=seed)
+        llm_dir = (llm or (lambda d: build_tiny_qwen3(d, seed=seed)))(Path(tmp) / "qwen3")
         torch.manual_seed(seed)
-        model = SALM(tiny_salm_config(str(llm_dir), str(asr_nemo)))
+        model = SALM(tiny_salm_config(str(llm_dir), str(asr_nemo), lora=lora))
+        if lora:
+            with torch.no_grad():
+                for name, weight in model.llm.named_parameters():
+                    if "lora_B" in name:
+                        weight.normal_(0.0, 1.0)
         write_salm_folder(model, out_dir)
     return model.eval()
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import importlib
 
-from .base import Backend
+from .base import Backend, TextLlm
 
-__all__ = ["BACKENDS", "Backend", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "TextLlm", "get_backend"]
 
 # name -> "module:class", imported on first use (the start-up check needs none of them)
 BACKENDS: dict[str, str] = {

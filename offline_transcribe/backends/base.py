@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -114,4 +115,50 @@ class StreamingBackend(Backend, Protocol):
 
     def open_stream(self, model: Any, context: StreamContext) -> ChunkStream:
         """A new stream through ``model`` with ``context`` (rounded to the model's frames)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One message of a conversation with an LLM: ``role`` is "system", "user" or "assistant"."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What one LLM call gave: the new token ids (end-of-text token left out) and why it stopped."""
+
+    ids: tuple[int, ...]
+    finish_reason: str  # "stop" (the model ended its answer), "length" (max_new_tokens reached), "cancelled"
+
+
+@runtime_checkable
+class TextLlm(Protocol):
+    """A family whose model can also answer about text with its LLM alone, no audio (a registry entry's
+    ``llm_name`` names that mode). The caller holds the model for the call (``ModelStore.use``)."""
+
+    def context_tokens(self, model: Any) -> int:
+        """How many tokens (prompt and answer together) the LLM was made to read."""
+        ...
+
+    def count_tokens(self, model: Any, text: str) -> int:
+        """``text``'s length in the LLM's tokens."""
+        ...
+
+    def chat_prompt(self, model: Any, turns: Sequence[ChatTurn]) -> list[int]:
+        """The token ids that ask the LLM for the next assistant message after ``turns`` (thinking off)."""
+        ...
+
+    def generate_text(
+        self, model: Any, prompt: Sequence[int], max_new_tokens: int,
+        on_token: Callable[[int], None] | None = None, cancelled: Callable[[], bool] | None = None,
+    ) -> Generated:
+        """Greedy answer to ``prompt``, each new token passed to ``on_token`` as it comes; stops early (with
+        ``finish_reason="cancelled"``) once ``cancelled()`` is true."""
+        ...
+
+    def decode_text(self, model: Any, ids: Sequence[int]) -> str:
+        """Token ids to text (special tokens left out)."""
         ...

@@ -19,6 +19,7 @@ from ..loaders import salm_checkpoint
 from ..models.files import corrupt_files_error, load_failed_message
 from ..models.registry import ModelSpec
 from ..types import Progress, Segment
+from .salm_text import SalmTextLlm
 from .windows import clock, quiet_cuts
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
 TRANSCRIBE_PROMPT = "Transcribe the following: "
 
 
-class SalmBackend:
-    """Canary-Qwen: transcripts from the LLM's answer, timestamps per window."""
+class SalmBackend(SalmTextLlm):
+    """Canary-Qwen: transcripts from the LLM's answer, timestamps per window; its LLM alone answers about text
+    (``SalmTextLlm``)."""
 
     name = "salm"
     streaming = False

@@ -59,6 +59,9 @@ class ModelSpec:
     folder_files: tuple[str, ...] = ()  # storage "folder": the files that must be there to load offline
     llm_repo_id: str = ""  # storage "folder": where the LLM tokenizer and config come from
     llm_revision: str = ""
+    # The name of the model's text-only LLM mode (its LLM answering about text, as the API's chat model), or "".
+    # Its backend implements ``backends.base.TextLlm``.
+    llm_name: str = ""
 
     def path(self, models_dir: str | os.PathLike | None = None) -> Path:
         """The model's file (``.nemo``) or folder inside ``models_dir``."""
@@ -83,6 +86,11 @@ class ModelSpec:
     def setup_command(self) -> str:
         """The command that (re)creates this model's files."""
         return f"python {SETUP_SCRIPT} --only {self.key}"
+
+    @property
+    def llm_label(self) -> str:
+        """What the page calls the LLM of a model with an LLM mode: ``Qwen3-1.7B``."""
+        return self.llm_repo_id.rsplit("/", 1)[-1]
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -119,6 +127,7 @@ MODELS: dict[str, ModelSpec] = {
             folder_files=SALM_REQUIRED_FILES,
             llm_repo_id="Qwen/Qwen3-1.7B",
             llm_revision="70d244cc86ccca08cf5af4e1e306ecf908b1ad5e",
+            llm_name="canary-qwen-llm",  # Qwen3-1.7B with the speech LoRA off: answers about transcripts
             summary="English, most accurate; slower; timestamps per window (up to 40 s), not per word.",
             card=ModelCard(
                 parameters="2.5 B",
@@ -167,6 +176,11 @@ def get_spec(key: str) -> ModelSpec:
         return MODELS[key]
     except KeyError:
         raise UnknownModelError(f"Unknown model {key!r}. Choose one of: {', '.join(MODELS)}.") from None
+
+
+def llm_specs() -> list[ModelSpec]:
+    """The models with a text-only LLM mode (``llm_name``), in registry order."""
+    return [spec for spec in MODELS.values() if spec.llm_name]
 
 
 def required_keys() -> list[str]:

@@ -26,7 +26,7 @@ from starlette.routing import Mount
 
 from ..config import Settings
 from ..models.store import ModelStore
-from . import openai_api, page
+from . import openai_api, openai_chat, page
 from .access import AccessMiddleware, AccessPolicy, is_loopback
 from .jobs import JobQueue
 
@@ -41,6 +41,7 @@ def build_server(settings: Settings, store: ModelStore, exports_root: Path | Non
     policy = AccessPolicy.from_settings(settings)
     jobs = JobQueue()
     app = FastAPI(title="Offline Speech Transcription", docs_url=None, redoc_url=None, openapi_url=None)
+    openai_chat.install(app, settings, store, jobs)  # before the transcription API, whose last route takes all /v1
     openai_api.install(app, settings, store, jobs)  # before the page: its routes must win over the mount at "/"
     demo = page.build_app(settings, store, exports_root=exports_root, jobs=jobs)
     gr.mount_gradio_app(

@@ -297,23 +297,31 @@ class TranscriptionApi:
 
     # -- models ---------------------------------------------------------------------------------------------------
 
-    def _model_entry(self, spec: ModelSpec) -> dict[str, Any]:
+    def _model_entry(self, spec: ModelSpec, name: str) -> dict[str, Any]:
         try:
             created = int(spec.path(self.store.models_dir).stat().st_mtime)
         except OSError:
             created = 0
-        return {"id": spec.key, "object": "model", "created": created, "owned_by": spec.repo_id.split("/")[0]}
+        return {"id": name, "object": "model", "created": created, "owned_by": spec.repo_id.split("/")[0]}
+
+    def _installed_entries(self) -> dict[str, dict[str, Any]]:
+        """Every installed model by its API name, then the LLM modes of installed models (``canary-qwen-llm``,
+        for POST /v1/chat/completions)."""
+        specs = [MODELS[k] for k in self.store.installed()]
+        names = [(spec, spec.key) for spec in specs] + [(spec, spec.llm_name) for spec in specs if spec.llm_name]
+        return {name: self._model_entry(spec, name) for spec, name in names}
 
     async def list_models(self) -> JSONResponse:
         """``GET /v1/models``: the installed models."""
-        return JSONResponse({"object": "list", "data": [self._model_entry(MODELS[k]) for k in self.store.installed()]})
+        return JSONResponse({"object": "list", "data": list(self._installed_entries().values())})
 
     async def get_model(self, model: str) -> JSONResponse:
         """``GET /v1/models/{model}``."""
-        if model not in self.store.installed():
+        entries = self._installed_entries()
+        if model not in entries:
             raise ApiError(404, f"The model '{model}' is not installed here. Installed: "
-                           f"{', '.join(self.store.installed()) or 'none'}.", param="model", code="model_not_found")
-        return JSONResponse(self._model_entry(MODELS[model]))
+                           f"{', '.join(entries) or 'none'}.", param="model", code="model_not_found")
+        return JSONResponse(entries[model])
 
     def resolve_model(self, name: str) -> ModelSpec:
         """The model a request names (``whisper-1`` or nothing: the default); 404 unknown, 503 not usable."""
@@ -397,7 +405,8 @@ class TranscriptionApi:
 
 async def _unknown_route(request: Request) -> Response:
     raise ApiError(404, f"There is no {request.method} {request.url.path} here. This server offers POST "
-                   f"{API_PREFIX}/audio/transcriptions and GET {API_PREFIX}/models.", code="unknown_url")
+                   f"{API_PREFIX}/audio/transcriptions, POST {API_PREFIX}/chat/completions and GET "
+                   f"{API_PREFIX}/models.", code="unknown_url")
 
 
 def _error_handler(request: Request, exc: Exception) -> Response:

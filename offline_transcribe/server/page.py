@@ -35,6 +35,7 @@ from ..models.registry import MODELS, ModelSpec, get_spec, required_keys
 from ..models.store import ModelStore
 from ..types import ModelState
 from . import live
+from .ask_panel import build_ask_panel
 from .jobs import JobQueue
 
 log = logging.getLogger("transcribe.ui")
@@ -580,6 +581,7 @@ def build_app(
                 status = gr.Markdown(status_md(store), elem_id="model-status")
             with gr.Column(scale=3, min_width=320):
                 text, segments, downloads, stats = build_outputs()
+                build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under the results
         build_accordions(models_dir, settings.long_audio, settings.precision)
 
         # A request without audio is refused before anything runs, so the outputs keep the last results.
