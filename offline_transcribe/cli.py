@@ -3,6 +3,7 @@
     python transcribe_ui.py                       # the page, on http://127.0.0.1:7860
     python transcribe_ui.py --preload --port 8000
     python transcribe_ui.py --transcribe a.wav b.mp3 --model parakeet --format srt --output-dir out/
+    python transcribe_ui.py --transcribe interview.m4a --speakers 2 --format srt,json   # who said what
 
 The required models are checked before anything else; when one is missing the command prints every missing
 path, the setup command and the guide, and exits with status 1 without opening a port (and without importing
@@ -20,9 +21,10 @@ from pathlib import Path
 
 from .batch import parse_formats, summary_line, transcribe_files
 from .config import DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, Settings
+from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
 from .exports import EXPORT_FORMATS
-from .models.registry import DEFAULT_MODEL, MODELS, required_keys
+from .models.registry import DEFAULT_MODEL, DIARIZER, required_keys, transcription_models
 from .models.store import ModelStore
 
 log = logging.getLogger("transcribe.ui")
@@ -42,14 +44,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--half", action="store_true", help="run Canary in bfloat16 on a GPU (about half the GPU memory)")
     p.add_argument("--unload-after", type=float, metavar="MINUTES",
                    help="unload a model from memory after this many minutes without use (default: keep it)")
-    p.add_argument("--model", choices=list(MODELS), default=DEFAULT_MODEL,
+    p.add_argument("--model", choices=list(transcription_models()), default=DEFAULT_MODEL,
                    help=f"default model on the page; the model for --transcribe (default: {DEFAULT_MODEL})")
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help=f"largest upload (default: {MAX_FILE_SIZE})")
     p.add_argument("--transcribe", nargs="+", metavar="FILE", help="transcribe these files without a browser")
     p.add_argument("--format", default="txt", help=f"with --transcribe: {', '.join(EXPORT_FORMATS)}, several "
                    "separated by commas, or all (default: txt)")
     p.add_argument("--output-dir", type=Path, default=Path("."), help="with --transcribe: where to write (default: .)")
+    p.add_argument("--speakers", nargs="?", const="auto", metavar="N|auto",
+                   help=f"with --transcribe: identify the speakers (1 to {MAX_SPEAKERS}, or auto: the default); needs "
+                   f"the speaker model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
     args = p.parse_args(argv)
+    try:
+        args.speaker_options = SpeakerOptions.parse(args.speakers) if args.speakers is not None else None
+    except ValueError as exc:
+        p.error(f"--speakers: {exc}")
     try:
         args.formats = parse_formats(args.format)
     except ValueError as exc:
@@ -83,10 +92,13 @@ def validate_local_models(store: ModelStore, keys: list[str] | None = None) -> P
         return None
 
 
-def run_batch(store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path) -> int:
+def run_batch(
+    store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
+    speakers: SpeakerOptions | None = None,
+) -> int:  # fmt: skip
     """Transcribe ``files`` headless, print one line per file; 0 when all succeeded, else 1."""
     try:
-        store.validate([model_key])
+        store.validate([model_key, *([DIARIZER] if speakers is not None else [])])
     except AppError as exc:
         print(str(exc))
         return 1
@@ -96,7 +108,7 @@ def run_batch(store: ModelStore, files: Sequence[str], model_key: str, formats: 
         print(f"Cannot create the output folder {output_dir}: {exc.strerror or exc}")
         return 1
     results = transcribe_files(
-        files, model_key, output_dir, store=store, formats=formats,
+        files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
         on_done=lambda res: print(summary_line(res), flush=True),
     )
     return 0 if all(res.ok for res in results) else 1
@@ -151,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_args(args)
     store = ModelStore.from_settings(settings)
     if args.transcribe:
-        return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir)
+        return run_batch(
+            store, args.transcribe, settings.default_model, args.formats, args.output_dir, args.speaker_options
+        )
     if validate_local_models(store) is None:
         return 1
     return serve(settings, store)

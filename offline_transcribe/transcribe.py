@@ -16,8 +16,9 @@ from .audio import SAMPLE_RATE, audio_duration, is_silent, load_audio
 from .backends import get_backend
 from .config import LongAudioPolicy
 from .devices import free_accelerator_memory, gpu_memory_watch, is_out_of_memory
+from .diarize import SpeakerOptions, pipeline
 from .errors import GpuOutOfMemoryError
-from .models.registry import DEFAULT_MODEL, get_spec
+from .models.registry import DEFAULT_MODEL, get_transcription_spec
 from .models.store import ModelStore
 from .types import Progress, Segment, Transcript
 
@@ -34,9 +35,11 @@ def transcribe_file(
     policy: LongAudioPolicy | None = None,
     progress: Progress | None = None,
     max_seconds: float | None = None,
+    speakers: SpeakerOptions | None = None,
 ) -> Transcript:
     """Decode an audio or video file and transcribe it with the model ``model`` of ``store``.
 
+    With ``speakers`` the store's diarizer identifies who speaks (``offline_transcribe.diarize``).
     Raises ``AppError`` subclasses with a message for the user: unreadable or too-long audio,
     missing or damaged model files, GPU out of memory.
     """
@@ -45,8 +48,9 @@ def transcribe_file(
     progress(0.0, f"Decoding {Path(path).name}")
     audio = load_audio(path, SAMPLE_RATE, max_seconds=max_seconds)
     return transcribe_audio(
-        audio, model, store=store, policy=policy, progress=progress, source=Path(path).name, started=started
-    )
+        audio, model, store=store, policy=policy, progress=progress, source=Path(path).name, started=started,
+        speakers=speakers,
+    )  # fmt: skip
 
 
 def transcribe_audio(
@@ -58,24 +62,29 @@ def transcribe_audio(
     progress: Progress | None = None,
     source: str = "",
     started: float | None = None,
+    speakers: SpeakerOptions | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 audio with the model ``model`` of ``store``.
 
     ``started`` (``time.perf_counter()``) counts earlier work, such as decoding, into the processing time.
+    With ``speakers``, speakers are identified first and every segment and word gets its speaker.
     """
     progress = progress or _noop
     policy = policy or LongAudioPolicy()
-    spec = get_spec(model)
+    spec = get_transcription_spec(model)
     backend = get_backend(spec.backend)
     started = started if started is not None else time.perf_counter()
     duration = audio_duration(audio)
     notes: list[str] = []
     device, peak_mb = "—", None
     segments: list[Segment] = []
+    diarization, speaker_info = None, {}
     if is_silent(audio):
         notes.append("No speech found: the audio is silent.")
     else:
-        progress(0.02, f"Loading {spec.display_name}")
+        if speakers is not None:
+            diarization = pipeline.identify_speakers(store, audio, speakers, progress, notes)
+        progress(0.02 if diarization is None else pipeline.DIARIZE_SHARE, f"Loading {spec.display_name}")
         load_started = time.perf_counter()
         store.load(model)  # on first use: measured apart, so that processing time is the transcription's own
         load_seconds = time.perf_counter() - load_started
@@ -85,7 +94,12 @@ def transcribe_audio(
         with store.use(model) as loaded:
             with gpu_memory_watch(loaded.device) as peak:
                 try:
-                    segments = backend.transcribe(loaded.model, audio, policy, progress, notes)
+                    if diarization is None:
+                        segments = backend.transcribe(loaded.model, audio, policy, progress, notes)
+                    else:
+                        segments = pipeline.transcribe_with_speakers(
+                            backend, loaded.model, audio, diarization, speakers, policy, progress, notes
+                        )
                 except Exception as exc:
                     if is_out_of_memory(exc):
                         free_accelerator_memory()
@@ -96,9 +110,11 @@ def transcribe_audio(
                         ) from exc
                     raise
             device, peak_mb = loaded.device_label, peak.get("mb")
+        if diarization is not None:
+            speaker_info = pipeline.speaker_fields(segments, diarization, notes)
     progress(1.0, "Done")
     return Transcript(
-        text=" ".join(s.text for s in segments if s.text).strip(),
+        text=speaker_info.pop("text", None) or " ".join(s.text for s in segments if s.text).strip(),
         segments=segments,
         model=spec.key,
         model_name=spec.display_name,
@@ -109,4 +125,5 @@ def transcribe_audio(
         source=source,
         peak_gpu_memory_mb=peak_mb,
         notes=notes,
+        **speaker_info,
     )
