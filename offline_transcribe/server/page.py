@@ -23,15 +23,19 @@ from ..batch import FileResult, transcribe_files
 from ..config import DELETE_CACHE, GUIDE, SETUP_SCRIPT, LongAudioPolicy, Settings
 from ..errors import AppError
 from ..models.files import models_dir_option
-from ..models.registry import MODELS, get_spec, required_keys
+from ..models.registry import DIARIZER, MODELS, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
+from . import speakers
 
 log = logging.getLogger("transcribe.ui")
 
 STATUS_REFRESH_S = 2.0
 AUDIO_FILE_TYPES = ["audio", "video", ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".mp4"]
 SEGMENT_HEADERS = ["File", "Start (s)", "End (s)", "Text"]
+SEGMENT_WIDTHS = ["20%", "10%", "10%", "60%"]
+SPEAKER_SEGMENT_HEADERS = ["File", "Start (s)", "End (s)", "Speaker", "Text"]  # when speakers were identified
+TRANSCRIBERS = transcription_models()  # the models offered for transcription (not the diarizer)
 STATS_HEADERS = ["File", "Result", "Audio", "Processing", "RTF", "Device", "Peak GPU memory"]
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
@@ -39,7 +43,7 @@ CSS = """
 #app-header h1 { margin-bottom: 0.2em; }
 #model-status { font-size: 0.9em; }
 #messages pre, #messages pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
-"""
+""" + speakers.CSS
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -48,13 +52,13 @@ CSS = """
 
 def _names(keys: list[str]) -> str:
     """``**A**``, ``**A** and **B**``, ``**A**, **B** and **C**``."""
-    names = [f"**{MODELS[k].display_name}**" for k in keys]
+    names = [f"**{TRANSCRIBERS[k].display_name}**" for k in keys]
     return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def header_md(models_dir: Path) -> str:
     """The title and subtitle: where the models come from and that nothing goes online."""
-    optional = [k for k in MODELS if k not in required_keys()]
+    optional = [k for k in TRANSCRIBERS if k not in required_keys()]
     extra = f" (and {_names(optional)} when installed)" if optional else ""
     return (
         "# Offline Speech Transcription\n"
@@ -65,7 +69,7 @@ def header_md(models_dir: Path) -> str:
 
 
 def _model_summaries() -> str:
-    return "\n".join(f"   - *{spec.display_name}*: {spec.summary}" for spec in MODELS.values())
+    return "\n".join(f"   - *{spec.display_name}*: {spec.summary}" for spec in TRANSCRIBERS.values())
 
 
 def how_to_use_md(models_dir: Path) -> str:
@@ -109,7 +113,7 @@ PRIVACY_MD = """
 
 def _card_table() -> str:
     """The registry's published figures, one column per model."""
-    specs = list(MODELS.values())
+    specs = list(TRANSCRIBERS.values())
     rows = [
         ("Parameters", [s.card.parameters for s in specs]),
         ("Architecture", [s.card.architecture for s in specs]),
@@ -136,10 +140,10 @@ def _loading_lines(models_dir: Path) -> str:
 def model_info_md(models_dir: Path, policy: LongAudioPolicy | None = None) -> str:
     """The "Model Information" accordion: loading, accuracy and speed with their sources, GPU and long-audio notes."""
     policy = policy or LongAudioPolicy()
-    links = ", ".join(f"[{spec.repo_id.split('/')[1]}]({spec.card.url})" for spec in MODELS.values())
+    links = ", ".join(f"[{spec.repo_id.split('/')[1]}]({spec.card.url})" for spec in TRANSCRIBERS.values())
     weights = "\n".join(f"- {spec.display_name}: {spec.card.weights} of weights." for spec in MODELS.values())
     by_backend: dict[str, list[str]] = {}
-    for spec in MODELS.values():
+    for spec in TRANSCRIBERS.values():
         by_backend.setdefault(spec.backend, []).append(spec.display_name)
     long_audio = "\n".join(
         f"- {', '.join(names)}: {get_backend(backend).long_audio_note(policy)}" for backend, names in by_backend.items()
@@ -191,7 +195,7 @@ def model_choices(store: ModelStore) -> list[tuple[str, str]]:
     installed = set(store.installed())
     return [
         (f"{spec.display_name}{'' if key in installed else ' (not installed)'} · {spec.summary}", key)
-        for key, spec in MODELS.items()
+        for key, spec in TRANSCRIBERS.items()
     ]
 
 
@@ -207,14 +211,17 @@ def status_md(store: ModelStore) -> str:
     return "\n".join(lines)
 
 
-def segment_rows(results: list[FileResult]) -> list[list]:
-    """One table row per segment of every transcribed file."""
-    return [
-        [res.name, round(seg.start, 2), round(seg.end, 2), seg.text.strip()]
+def segment_rows(results: list[FileResult]) -> dict:
+    """The segments table: one row per segment of every transcribed file, a Speaker column when identified."""
+    with_speakers = speakers.has_speakers(results)
+    rows = [
+        [res.name, round(seg.start, 2), round(seg.end, 2), *([seg.speaker or ""] if with_speakers else []),
+         seg.text.strip()]
         for res in results
         if res.transcript is not None
         for seg in res.transcript.segments
-    ]
+    ]  # fmt: skip
+    return {"headers": SPEAKER_SEGMENT_HEADERS if with_speakers else SEGMENT_HEADERS, "data": rows}
 
 
 def stats_rows(results: list[FileResult]) -> list[list]:
@@ -287,9 +294,23 @@ class TranscribeHandler:
         files: list[str] | None,
         recording: str | None,
         model_key: str,
+        identify_speakers: bool = False,
+        speaker_count: str = "auto",
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
-    ) -> tuple[str, list[list], list[str], list[list], str]:
-        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages.
+    ) -> tuple[str, dict, list[str], list[list], str]:
+        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages."""
+        return self.transcribe(files, recording, model_key, identify_speakers, speaker_count, progress)[:5]
+
+    def transcribe(
+        self,
+        files: list[str] | None,
+        recording: str | None,
+        model_key: str,
+        identify_speakers: bool = False,
+        speaker_count: str = "auto",
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
+        """What ``__call__`` returns, and the results themselves (the page keeps them to rename speakers).
 
         Logs one line when the job starts and one when it ends, with ``time.monotonic()`` (the queue's one-job-at-
         a-time rule can be checked from the log).
@@ -299,27 +320,35 @@ class TranscribeHandler:
         count = len(files or []) + bool(recording)
         log.info("job %d start t=%.6f files=%d model=%s", job, started, count, model_key)
         try:
-            return self._run(files, recording, model_key, progress)
+            return self._run(files, recording, model_key, progress, identify_speakers, speaker_count)
         finally:
             ended = time.monotonic()
             log.info("job %d end t=%.6f (%.2f s)", job, ended, ended - started)
 
     def _run(
-        self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress
-    ) -> tuple[str, list[list], list[str], list[list], str]:
+        self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress,
+        identify_speakers: bool = False, speaker_count: str = "auto",
+    ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:  # fmt: skip
         paths = [str(f) for f in files or []] + ([str(recording)] if recording else [])
         if not paths:
             raise gr.Error("Add an audio file or record with the microphone, then press Transcribe.", title="No audio")
         try:
-            spec = get_spec(model_key)
+            spec = get_transcription_spec(model_key)
+            options = speakers.speaker_options(identify_speakers, speaker_count)
         except AppError as exc:
             raise gr.Error(str(exc), title="Unknown model") from None
+        except ValueError as exc:
+            raise gr.Error(f"Number of speakers: {exc}.", title="Speakers") from None
         names = [Path(p).name for p in files or []] + (["microphone recording"] if recording else [])
         if problem := self._model_problem(spec.key):
             gr.Warning(f"{spec.display_name} is not available. See the messages below the transcript.")
             not_done = [FileResult(Path(name), name, error="model not available") for name in names]
             message = f"✗ {spec.display_name} is not available; nothing was transcribed.\n```\n{problem}\n```"
-            return "", [], [], stats_rows(not_done), message
+            return "", segment_rows([]), [], stats_rows(not_done), message, not_done
+        speaker_problem = self._model_problem(DIARIZER) if options is not None else None
+        if speaker_problem:
+            gr.Warning("Speakers cannot be identified: the speaker model is not available. Transcribing without.")
+            options = None
         progress(0.0, desc=f"Starting {spec.display_name}…")
         results = transcribe_files(
             paths,
@@ -329,18 +358,17 @@ class TranscribeHandler:
             policy=self.policy,
             names=names,
             progress=lambda fraction, message: progress(fraction, desc=message),
+            speakers=options,
         )
         failed = [res.name for res in results if not res.ok]
         if failed:
             gr.Warning(f"Not transcribed: {', '.join(failed)}. See the messages below the transcript.")
         downloads = [str(p) for res in results for p in res.outputs.values()]
-        return (
-            transcript_text(results),
-            segment_rows(results),
-            downloads,
-            stats_rows(results),
-            messages_md(results, spec.display_name),
-        )
+        messages = messages_md(results, spec.display_name)
+        if speaker_problem:
+            messages += "\n\n**⚠ Speakers were not identified:** the speaker model is not available.\n```\n"
+            messages += f"{speaker_problem}\n```"
+        return transcript_text(results), segment_rows(results), downloads, stats_rows(results), messages, results
 
     def _model_problem(self, key: str) -> str | None:
         """Why the model cannot be used now (its files were removed or damaged), or None.
@@ -373,8 +401,10 @@ class TranscribeHandler:
 # The page
 
 
-def build_inputs(store: ModelStore, default_model: str) -> tuple[gr.File, gr.Audio, gr.Radio, gr.Markdown, gr.Button]:
-    """Upload, microphone, model selector, model status and the Transcribe button."""
+def build_inputs(
+    store: ModelStore, default_model: str
+) -> tuple[gr.File, gr.Audio, gr.Radio, gr.Markdown, gr.Button, speakers.SpeakerControls]:
+    """Upload, microphone, model selector, speaker options, model status and the Transcribe button."""
     files = gr.File(
         label="Audio files", file_count="multiple", file_types=AUDIO_FILE_TYPES, type="filepath", elem_id="audio-files"
     )
@@ -382,9 +412,10 @@ def build_inputs(store: ModelStore, default_model: str) -> tuple[gr.File, gr.Aud
         label="…or record with the microphone", sources=["microphone"], type="filepath", elem_id="recording"
     )
     model = gr.Radio(model_choices(store), value=default_model, label="Model", elem_id="model")
+    speaker_controls = speakers.build_controls(store)
     button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
     status = gr.Markdown(status_md(store), elem_id="model-status")
-    return files, recording, model, status, button
+    return files, recording, model, status, button, speaker_controls
 
 
 def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe, gr.Markdown]:
@@ -392,8 +423,8 @@ def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe, gr
     text = gr.Textbox(label="Transcript", lines=12, max_lines=30, buttons=["copy"], elem_id="transcript")
     messages = gr.Markdown(label="Messages", elem_id="messages")
     segments = gr.Dataframe(
-        headers=SEGMENT_HEADERS, datatype=["str", "number", "number", "str"], label="Segments",
-        interactive=False, wrap=True, max_height=400, column_widths=["20%", "10%", "10%", "60%"], elem_id="segments",
+        headers=SEGMENT_HEADERS, datatype=["str", "number", "number", "str", "str"], label="Segments",
+        interactive=False, wrap=True, max_height=400, column_widths=SEGMENT_WIDTHS, elem_id="segments",
     )
     downloads = gr.File(label="Downloads (TXT, SRT, VTT, JSON, CSV)", file_count="multiple", interactive=False,
                         elem_id="downloads")
@@ -422,24 +453,31 @@ def build_app(settings: Settings, store: ModelStore, exports_root: Path | None =
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
     handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio)
+    speaker_handlers = speakers.SpeakerHandlers(handler._new_exports_dir, transcript_text, segment_rows, SEGMENT_WIDTHS)
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
         gr.Markdown(header_md(models_dir), elem_id="app-header")
         with gr.Row():
             with gr.Column(scale=2):
-                files, recording, model, status, button = build_inputs(store, settings.default_model)
+                files, recording, model, status, button, speaker_controls = build_inputs(store, settings.default_model)
             with gr.Column(scale=3):
+                speaker_view = speakers.build_view()  # the speaker timeline, above the transcript
                 text, segments, downloads, stats, messages = build_outputs()
         build_accordions(models_dir, settings.long_audio)
         button.click(
-            handler,
-            inputs=[files, recording, model],
-            outputs=[text, segments, downloads, stats, messages],
+            handler.transcribe,
+            inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count],
+            outputs=[text, segments, downloads, stats, messages, speaker_view.state],
             api_name="transcribe",
-            api_description="Transcribe audio files (and/or a recording) with a local model.",
+            api_description="Transcribe audio files (and/or a recording) with a local model; optionally identify "
+            "the speakers (identify_speakers, speaker_count: auto or 1-4).",
             concurrency_limit="default",  # the queue's default: one job at a time
-        )
+        ).then(
+            speaker_handlers.show, inputs=speaker_view.state,
+            outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
+        )  # fmt: skip
+        speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
 
         def model_status() -> str:
             """Each model's local path and state: not installed, not loaded, loading…, ready on GPU/CPU."""
