@@ -117,7 +117,8 @@ def speaker_activity(model: Any, audio: np.ndarray, policy: DiarizationPolicy, p
         total = torch.zeros((1, 0, modules.n_spk), device=device)
         for i, start in enumerate(range(0, n_feat, step)):
             end = min(start + step, n_feat)
-            progress(i / n_chunks, f"Identifying speakers {clock(start / 100)}–{clock(end / 100)}")
+            seconds = source.hop / SAMPLE_RATE
+            progress(i / n_chunks, f"Identifying speakers {clock(start * seconds)}–{clock(end * seconds)}")
             left, right = min(lc, start), min(rc, n_feat - end)
             chunk = source.frames(start - left, end + right).transpose(1, 2)
             state, total = model.forward_streaming_step(

@@ -80,8 +80,12 @@ def how_to_use_md(models_dir: Path) -> str:
    Several files are transcribed one after another.
 2. **Choose a model**:
 {_model_summaries()}
-3. **Press Transcribe.** A progress bar follows each file.
-4. **Read and download**: the transcript, a table of timed segments, and files in TXT, SRT and VTT (subtitles),
+3. **Who spoke?** Tick *Identify speakers* (and give the number of speakers, or leave *auto*) to have every
+   segment labelled `Speaker 1`, `Speaker 2`…, with a timeline of who talks when; type names into the speaker
+   table and press *Rename speakers* to rename them in the text and every download. This needs the optional
+   speaker model (`python {SETUP_SCRIPT} --only {DIARIZER}`).
+4. **Press Transcribe.** A progress bar follows each file.
+5. **Read and download**: the transcript, a table of timed segments, and files in TXT, SRT and VTT (subtitles),
    JSON (everything, word timings included) and CSV. The statistics table shows, per file, the audio length,
    processing time, real-time factor, device and peak GPU memory.
 
@@ -426,7 +430,8 @@ def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe, gr
         headers=SEGMENT_HEADERS, datatype=["str", "number", "number", "str", "str"], label="Segments",
         interactive=False, wrap=True, max_height=400, column_widths=SEGMENT_WIDTHS, elem_id="segments",
     )
-    downloads = gr.File(label="Downloads (TXT, SRT, VTT, JSON, CSV)", file_count="multiple", interactive=False,
+    downloads = gr.File(label="Downloads (TXT, SRT, VTT, JSON, CSV; RTTM with speakers)", file_count="multiple",
+                        interactive=False,
                         elem_id="downloads")
     stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, elem_id="stats")
     return text, segments, downloads, stats, messages
