@@ -69,7 +69,8 @@ def load_model(
     key: str, models_dir: str | os.PathLike | None = None, *, device: str | None = None, half: bool | None = None
 ) -> Any:
     """The model ``key`` from the models folder, loaded once per process and kept in memory (in eval mode, on the
-    GPU when there is one). ``half`` runs models that support it in bfloat16 on a GPU.
+    GPU when there is one). Models that support it (Canary) run in bfloat16 on a GPU that supports it;
+    ``half=False`` keeps them in float32, ``half=True`` also allows float16 on a GPU without bfloat16.
 
     Raises ``ModelsMissingError`` (a ``FileNotFoundError``), ``ModelFilesInvalidError`` or ``ModelLoadError`` with
     a message that names the file and the command that fixes it.

@@ -18,7 +18,7 @@ SAMPLE_RATE = 16000
 # While decoding, allow this much past max_seconds: codec padding makes decoded audio a little longer than the header.
 _DECODE_GRACE_S = 1.0
 _BLOCK = 16384  # samples per block handed to the resampler (about 0.3 s at 48 kHz)
-_FORMATS_HINT = "Upload a recording such as WAV, FLAC, MP3, M4A, OGG/Opus or WebM, or a video with a sound track."
+_FORMATS_HINT = "Supported: recordings such as WAV, FLAC, MP3, M4A, OGG/Opus or WebM, and videos with a sound track."
 
 
 def _format_seconds(seconds: float) -> str:
@@ -40,7 +40,7 @@ def _too_long(name: str, duration: float, limit: float, *, at_least: bool = Fals
     else:
         what = f"is {_format_seconds(duration)} long, but the limit is {_format_seconds(limit)}"
     return AudioTooLongError(
-        f"'{name}' {what}. Trim it or split it into shorter parts and upload them one at a time.", duration, limit
+        f"'{name}' {what}. Trim it, or split it into shorter parts and transcribe them one at a time.", duration, limit
     )
 
 
@@ -107,11 +107,11 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_seco
     path = Path(path)
     name = path.name
     if not path.exists():
-        raise AudioDecodeError(f"'{name}' was not found. It may have been moved or deleted; upload it again.")
+        raise AudioDecodeError(f"'{name}' was not found: it may have been moved or deleted.")
     if path.is_dir():
-        raise AudioDecodeError(f"'{name}' is a folder, not a file. Upload a single audio or video file.")
+        raise AudioDecodeError(f"'{name}' is a folder, not a file: give a single audio or video file.")
     if path.stat().st_size == 0:
-        raise AudioDecodeError(f"'{name}' is empty (0 bytes). The upload or recording may have failed; try again.")
+        raise AudioDecodeError(f"'{name}' is empty (0 bytes): a recording, upload or copy that did not finish.")
     try:
         container = av.open(str(path), mode="r")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -147,7 +147,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_seco
     if audio.size == 0:
         raise AudioDecodeError(
             f"'{name}' contains no audio samples (it may be cut off or zero-length). "
-            "Check that it plays, then upload it again."
+            "Check that it plays."
         )
     return np.clip(audio, -1.0, 1.0, out=audio)  # resampling can overshoot slightly
 

@@ -1,12 +1,18 @@
 """Files in, results out: the per-file loop that the page, the command line (and any other front end) share.
 
-One bad file never stops the others; each ends as a ``FileResult`` with its transcript and written exports, or
-with the message that explains why not.
+One bad file never stops the others; each ends as a ``FileResult`` with one of three outcomes: done (transcript
+and written exports), no speech recognised (a transcript without text: nothing is written, and the message says
+what to try), or failed (the message that explains why).
+
+Output names: ``<stem>.<format>``; when two inputs share a stem but not their name (``b.wav``, ``b.mp3``) both
+keep their extension (``b.wav.srt``, ``b.mp3.srt``); the same name twice is numbered (``b.srt``, ``b-2.srt``).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +21,20 @@ from .config import LongAudioPolicy
 from .diarize import SpeakerOptions
 from .errors import AppError, FileMissingError, LocalModelError, UnexpectedError
 from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, safe_stem, write_exports
+from .models.registry import MODELS
 from .models.store import ModelStore
 from .transcribe import transcribe_file
 from .types import Progress, Transcript
 
 log = logging.getLogger("transcribe.batch")
+
+
+class Outcome(enum.Enum):
+    """How one file ended."""
+
+    DONE = "done"
+    NO_SPEECH = "no speech"
+    FAILED = "failed"
 
 
 @dataclass
@@ -33,9 +48,39 @@ class FileResult:
     error: str | None = None
 
     @property
+    def outcome(self) -> Outcome:
+        """Done (text recognised, outputs written), no speech recognised, or failed."""
+        if self.error is not None or self.transcript is None:
+            return Outcome.FAILED
+        return Outcome.DONE if self.transcript.text.strip() else Outcome.NO_SPEECH
+
+    @property
     def ok(self) -> bool:
-        """True when the file was transcribed and its outputs written."""
-        return self.error is None and self.transcript is not None
+        """True when the file was transcribed, text was recognised and the outputs were written."""
+        return self.outcome is Outcome.DONE
+
+    @property
+    def message(self) -> str:
+        """What the user reads about a file that is not done: the error, or what to try when no speech was found."""
+        if self.outcome is Outcome.NO_SPEECH:
+            assert self.transcript is not None
+            return no_speech_message(self.name, self.transcript)
+        return self.error or ""
+
+
+def no_speech_message(name: str, transcript: Transcript) -> str:
+    """No speech recognised in a file: what the model heard (nothing), why that may be, and what to try."""
+    others = [spec for key, spec in MODELS.items() if key != transcript.model]
+    languages = [spec.display_name for spec in others if len(spec.languages) > 1]
+    lines = [
+        f"No speech recognised in '{name}' ({transcript.audio_duration:.1f} s of audio with {transcript.model_name}); "
+        "no files were written.",
+        *transcript.notes,
+        "Try: play the file to check that it has speech at a normal level (not only music or noise), "
+        + (f"or another model ({', '.join(s.display_name for s in others)})" if others else "or a clearer recording")
+        + (f"; for speech that is not in English: {', '.join(languages)}." if languages else "."),
+    ]
+    return "\n".join(lines)
 
 
 def parse_formats(value: str) -> tuple[str, ...]:
@@ -49,15 +94,27 @@ def parse_formats(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def unique_stem(name: str, used: set[str]) -> str:
-    """A safe file stem for ``name`` that no earlier file of this run has taken (``talk``, ``talk-2``, …)."""
-    stem = base = safe_stem(Path(name).stem)
-    n = 1
-    while stem.lower() in used:
-        n += 1
-        stem = f"{base}-{n}"
-    used.add(stem.lower())
-    return stem
+def output_stems(names: Sequence[str]) -> list[str]:
+    """A file stem per input name that no other input of the run shares (see the module docstring)."""
+    stems = [safe_stem(Path(name).stem) for name in names]
+    full_names: dict[str, set[str]] = {}
+    for stem, name in zip(stems, names, strict=True):
+        full_names.setdefault(stem.lower(), set()).add(Path(name).name.lower())
+    stems = [
+        safe_stem(Path(name).name) if len(full_names[stem.lower()]) > 1 else stem
+        for stem, name in zip(stems, names, strict=True)
+    ]
+    counts: Counter[str] = Counter()
+    numbered = []
+    for stem in stems:
+        counts[stem.lower()] += 1
+        numbered.append(stem if counts[stem.lower()] == 1 else f"{stem}-{counts[stem.lower()]}")
+    return numbered
+
+
+def planned_outputs(names: Sequence[str], out_dir: Path, formats: Sequence[str]) -> list[Path]:
+    """Every path ``transcribe_files`` may write for these inputs (to refuse overwriting before any work)."""
+    return [out_dir / f"{stem}.{fmt}" for stem in output_stems(names) for fmt in formats]
 
 
 def transcribe_files(
@@ -70,6 +127,7 @@ def transcribe_files(
     names: Sequence[str] | None = None,
     progress: Progress | None = None,
     policy: LongAudioPolicy | None = None,
+    on_start: Callable[[int, FileResult], None] | None = None,
     on_done: Callable[[FileResult], None] | None = None,
     speakers: SpeakerOptions | None = None,
 ) -> list[FileResult]:
@@ -78,12 +136,13 @@ def transcribe_files(
     ``names`` are the names shown to the user (default: the files' own names). Errors written for the user
     (``AppError``) are kept as they are; anything else is logged with its traceback and reported briefly.
     When the model itself cannot be loaded the remaining files are not attempted (they would fail the same way).
-    ``on_done`` is called with each result as soon as that file is finished. With ``speakers`` the speakers are
+    A file with no speech recognised gets no outputs. ``on_start`` is called with each file's index and result
+    before it begins, ``on_done`` with its result as soon as it is finished. With ``speakers`` the speakers are
     identified too (and an RTTM file is written beside the others).
     """
     names = list(names) if names is not None else [Path(p).name for p in paths]
     results = [FileResult(Path(p), n) for p, n in zip(paths, names, strict=True)]
-    used: set[str] = set()
+    stems = output_stems(names)
     total = len(results)
     for i, res in enumerate(results):
 
@@ -92,10 +151,13 @@ def transcribe_files(
                 prefix = f"[{i + 1}/{total}] {name}" if total > 1 else name
                 progress((i + min(max(fraction, 0.0), 1.0)) / total, f"{prefix}: {message}")
 
+        if on_start is not None:
+            on_start(i, res)
         report(0.0, "starting")
         try:
             res.transcript = _transcribe_one(res, model_key, store, report, policy, speakers)
-            res.outputs = _write_outputs(res, out_dir, unique_stem(res.name, used), formats)
+            if res.outcome is Outcome.DONE:
+                res.outputs = _write_outputs(res, out_dir, stems[i], formats)
         except LocalModelError as exc:  # the model itself: every other file would fail the same way
             res.error = str(exc)
             for later in results[i + 1 :]:
@@ -106,7 +168,7 @@ def transcribe_files(
             break
         except AppError as exc:
             res.error, res.transcript = str(exc), None  # e.g. outputs not written: report the file as failed
-        report(1.0, "done" if res.error is None else "failed")
+        report(1.0, res.outcome.value)
         if on_done is not None:
             on_done(res)
     return results
@@ -143,9 +205,10 @@ def _write_outputs(res: FileResult, out_dir: Path, stem: str, formats: Sequence[
 
 
 def summary_line(res: FileResult) -> str:
-    """The one line the command prints for a file."""
-    if not res.ok:
-        return f"FAILED {res.path}: {' '.join(line.strip() for line in (res.error or 'failed').splitlines())}".strip()
+    """The one line the command prints for a file: ``OK``, ``EMPTY`` (no speech recognised) or ``FAILED``."""
+    if res.outcome is not Outcome.DONE:
+        label = "EMPTY " if res.outcome is Outcome.NO_SPEECH else "FAILED"
+        return f"{label} {res.path}: {' '.join(line.strip() for line in res.message.splitlines())}".strip()
     t = res.transcript
     assert t is not None
     written = ", ".join(str(p) for p in res.outputs.values())

@@ -1,35 +1,60 @@
 """The command line of ``transcribe_ui.py``: options, the start-up check, then the page or the headless batch.
 
-    python transcribe_ui.py                       # the page, on http://127.0.0.1:7860
+    python transcribe_ui.py                       # the page, on http://127.0.0.1:7860 (and the API, on /v1)
+    python transcribe_ui.py --only parakeet       # the page with only Parakeet set up
     python transcribe_ui.py --preload --port 8000
     python transcribe_ui.py --transcribe a.wav b.mp3 --model parakeet --format srt --output-dir out/
     python transcribe_ui.py --transcribe interview.m4a --speakers 2 --format srt,json   # who said what
 
-The required models are checked before anything else; when one is missing the command prints every missing
-path, the setup command and the guide, and exits with status 1 without opening a port (and without importing
-Gradio: the page, ``server.page``, is imported only once the check has passed).
+The required models (or those named by ``--only``) are checked before anything else; when one is missing the
+command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
+port (and without importing Gradio: the page, ``server.page``, is imported only once the check has passed).
+
+Exit status of ``--transcribe``: 0 every file transcribed; 1 a file failed (or nothing was done: model missing,
+outputs already there without ``--overwrite``); 2 a usage error; 3 no file failed, but in at least one no speech
+was recognised (nothing is written for it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import signal
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
-from .batch import parse_formats, summary_line, transcribe_files
-from .config import DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, Settings
+from .batch import FileResult, Outcome, parse_formats, planned_outputs, summary_line, transcribe_files
+from .config import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, Settings, parse_size
 from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
-from .exports import EXPORT_FORMATS
-from .models.registry import DEFAULT_MODEL, DIARIZER, required_keys, transcription_models
+from .exports import EXPORT_FORMATS, SPEAKER_FORMATS
+from .logs import configure_logging
+from .models.files import start_command
+from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
 
 log = logging.getLogger("transcribe.ui")
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_SPEECH = 0, 1, 2, 3
+HALF_IS_DEFAULT = (
+    "Note: --half is no longer needed: Canary runs in bfloat16 by default on GPUs that support it (--float32 turns "
+    "that off). --half still works, and also lets Canary run in float16 on GPUs without bfloat16; it will be "
+    "removed in a later version."
+)
+
+
+def parse_model_keys(value: str) -> tuple[str, ...]:
+    """``"parakeet"`` or ``"parakeet,canary"`` as registry keys; raises ``ValueError`` naming unknown ones."""
+    keys = tuple(dict.fromkeys(k.strip() for k in value.split(",") if k.strip()))
+    unknown = [k for k in keys if k not in MODELS]
+    if not keys or unknown:
+        raise ValueError(f"unknown model {', '.join(unknown) or repr(value)}; choose from {', '.join(MODELS)}")
+    if not set(keys) & set(transcription_models()):
+        raise ValueError(f"name a model that transcribes too ({', '.join(transcription_models())})")
+    return keys
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,34 +62,73 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Offline speech transcription with local NeMo models.")
     p.add_argument("--models-dir", help="folder with the model files (default: $LOCAL_MODELS_DIR or local_models/ "
                    "beside transcribe_ui.py)")
+    p.add_argument("--only", metavar="KEY[,KEY]",
+                   help=f"start with only these models set up ({', '.join(MODELS)}); the others are shown as "
+                   "not installed, with their setup command (default: every required model must be set up)")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: 127.0.0.1, this computer only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
     p.add_argument("--share", action="store_true", help="also create a public Gradio link (uses the internet)")
     p.add_argument("--preload", action="store_true", help="load the default model in the background at start")
-    p.add_argument("--half", action="store_true", help="run Canary in bfloat16 on a GPU (about half the GPU memory)")
+    p.add_argument("--float32", action="store_true",
+                   help="run Canary in float32 on a GPU too (default: bfloat16 where the GPU supports it, about half "
+                   "the GPU memory)")
+    p.add_argument("--half", action="store_true", help=argparse.SUPPRESS)  # deprecated: bfloat16 is the default
     p.add_argument("--unload-after", type=float, metavar="MINUTES",
                    help="unload a model from memory after this many minutes without use (default: keep it)")
-    p.add_argument("--model", choices=list(transcription_models()), default=DEFAULT_MODEL,
-                   help=f"default model on the page; the model for --transcribe (default: {DEFAULT_MODEL})")
+    p.add_argument("--model", choices=list(transcription_models()),
+                   help=f"default model on the page; the model for --transcribe (default: {DEFAULT_MODEL}, or the "
+                   "first of --only)")
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help=f"largest upload (default: {MAX_FILE_SIZE})")
-    p.add_argument("--transcribe", nargs="+", metavar="FILE", help="transcribe these files without a browser")
-    p.add_argument("--format", default="txt", help=f"with --transcribe: {', '.join(EXPORT_FORMATS)}, several "
-                   "separated by commas, or all (default: txt)")
-    p.add_argument("--output-dir", type=Path, default=Path("."), help="with --transcribe: where to write (default: .)")
-    p.add_argument("--speakers", nargs="?", const="auto", metavar="N|auto",
-                   help=f"with --transcribe: identify the speakers (1 to {MAX_SPEAKERS}, or auto: the default); needs "
-                   f"the speaker model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
+    p.add_argument("--allowed-hosts", default="", metavar="NAMES",
+                   help="host names, separated by commas, that the server answers to besides 127.0.0.1, localhost "
+                   "and [::1] (a reverse proxy's); requests for any other name are refused")
+    p.add_argument("--api-key", metavar="KEY", help=f"the key that the API and the page ask for (default: "
+                   f"${API_KEY_ENV}, which other users cannot see in the process list); needed with a --host "
+                   "other computers can reach")
+    p.add_argument("--verbose", action="store_true", help="also show the log lines of NeMo, Lightning and transformers")
+    headless = p.add_argument_group("without a browser")
+    headless.add_argument("--transcribe", nargs="+", metavar="FILE", help="transcribe these files and exit")
+    headless.add_argument("--format", help=f"{', '.join(EXPORT_FORMATS)}, several separated by commas, or all "
+                          "(default: txt)")
+    headless.add_argument("--output-dir", type=Path, help="where to write the files (default: the current folder)")
+    headless.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    headless.add_argument("--speakers", nargs="?", const="auto", metavar="N|auto",
+                          help=f"identify the speakers (1 to {MAX_SPEAKERS}, or auto: the default); needs the speaker "
+                          f"model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
     args = p.parse_args(argv)
+    if not args.transcribe:
+        given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
+                                          ("--overwrite", args.overwrite or None),
+                                          ("--speakers", args.speakers)) if value is not None]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            p.error(f"{' and '.join(given)} {verb} only with --transcribe FILE...; without it the command starts the "
+                    "page (add --transcribe and the files to transcribe them here)")
     try:
         args.speaker_options = SpeakerOptions.parse(args.speakers) if args.speakers is not None else None
     except ValueError as exc:
         p.error(f"--speakers: {exc}")
     try:
-        args.formats = parse_formats(args.format)
+        args.formats = parse_formats(args.format or "txt")
     except ValueError as exc:
         p.error(f"--format: {exc}")
+    try:
+        args.only = parse_model_keys(args.only) if args.only is not None else ()
+    except ValueError as exc:
+        p.error(f"--only: {exc}")
+    if args.model is not None and args.only and args.model not in args.only:
+        p.error(f"--model {args.model} is not one of --only {','.join(args.only)}")
+    if args.half and args.float32:
+        p.error("--half and --float32 contradict each other: choose one")
     if args.unload_after is not None and args.unload_after <= 0:
         p.error("--unload-after: give a number of minutes above 0")
+    try:
+        parse_size(args.max_file_size)
+    except ValueError as exc:
+        p.error(f"--max-file-size: {exc}")
+    args.allowed_hosts = tuple(name.strip() for name in args.allowed_hosts.split(",") if name.strip())
+    if bad := [name for name in args.allowed_hosts if "/" in name or " " in name]:
+        p.error(f"--allowed-hosts: give host names such as transcribe.example.org, not {', '.join(bad)}")
     return args
 
 
@@ -76,97 +140,133 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         port=args.port,
         share=args.share,
         preload=args.preload,
-        precision="half" if args.half else "float32",
-        default_model=args.model,
+        precision="float32" if args.float32 else "half" if args.half else "auto",
+        default_model=args.model or next((k for k in args.only if k in transcription_models()), None),
+        only_models=args.only,
         max_file_size=args.max_file_size,
         unload_after_s=args.unload_after * 60 if args.unload_after is not None else None,
+        allowed_hosts=args.allowed_hosts,
+        api_key=args.api_key,
+        verbose=args.verbose,
     )
 
 
 def validate_local_models(store: ModelStore, keys: list[str] | None = None) -> Path | None:
-    """Check the models' files before the page is built; print what is wrong and return None when any is."""
+    """Check the models' files before the page is built; print what is wrong and return None when any is.
+
+    When some models are installed, the message ends with the command that starts the app with those.
+    """
     try:
-        return store.validate(keys or required_keys())
+        return store.validate(keys)
     except AppError as exc:
         print(f"❌ {exc}", file=sys.stderr, flush=True)
+        if installed := store.installed():
+            print(f"\nOr start with the models that are set up:\n  {start_command(store.models_dir, installed)}",
+                  file=sys.stderr, flush=True)
         return None
+
+
+class TerminalProgress:
+    """A tqdm bar per file on a terminal (stderr), nothing when stderr is not one (a pipe, a log file); each file's
+    result line on ``out``."""
+
+    def __init__(self, total: int, out: TextIO, enabled: bool | None = None) -> None:
+        self.total, self.out = total, out
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.index, self.bar = 0, None
+
+    def start(self, index: int, res: FileResult) -> None:
+        """A new file begins."""
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.index = index
+            self.bar = tqdm(total=100, file=sys.stderr, leave=False, bar_format="{percentage:3.0f}% |{bar:24}| {desc}")
+
+    def __call__(self, fraction: float, message: str) -> None:
+        """``batch``'s progress (of the whole run) as the current file's bar."""
+        if self.bar is not None:
+            self.bar.n = round(max(0.0, min(1.0, fraction * self.total - self.index)) * 100, 1)
+            self.bar.set_description_str(message, refresh=False)
+            self.bar.refresh()
+
+    def done(self, res: FileResult) -> None:
+        """A file ended: its bar goes, its result line is printed."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        print(summary_line(res), file=self.out, flush=True)
 
 
 def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
-    speakers: SpeakerOptions | None = None,
-) -> int:  # fmt: skip
-    """Transcribe ``files`` headless, print one line per file; 0 when all succeeded, else 1."""
+    overwrite: bool = False, verbose: bool = False, speakers: SpeakerOptions | None = None,
+) -> int:
+    """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
+
+    What the libraries print while they work (huggingface_hub prints a line when Canary loads) goes to stderr with
+    ``verbose``, else nowhere: stdout holds the result lines only. With ``speakers`` the speakers are identified
+    too (the speaker model is checked first, with the other).
+    """
     try:
         store.validate([model_key, *([DIARIZER] if speakers is not None else [])])
     except AppError as exc:
         print(str(exc))
-        return 1
+        return EXIT_FAILED
+    written = [*formats, *(SPEAKER_FORMATS if speakers is not None else ())]
+    planned = planned_outputs([Path(f).name for f in files], output_dir, written)
+    existing = [path for path in planned if path.exists()]
+    if existing and not overwrite:
+        shown = "\n".join(f"  {path}" for path in existing[:10]) + ("\n  …" if len(existing) > 10 else "")
+        print(f"Nothing transcribed: these output files already exist:\n{shown}\n"
+              "Add --overwrite to replace them, or choose another folder with --output-dir.")
+        return EXIT_FAILED
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         print(f"Cannot create the output folder {output_dir}: {exc.strerror or exc}")
-        return 1
-    results = transcribe_files(
-        files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
-        on_done=lambda res: print(summary_line(res), flush=True),
-    )
-    return 0 if all(res.ok for res in results) else 1
-
-
-def _stop_on_sigterm() -> None:
-    """Let SIGTERM (service managers, ``kill``) stop the server the way Ctrl-C does, so Gradio cleans its cache."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
+        return EXIT_FAILED
+    terminal = TerminalProgress(len(files), out=sys.stdout)
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(sys.stderr if verbose else devnull):
+        results = transcribe_files(
+            files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
+            progress=terminal, on_start=terminal.start, on_done=terminal.done,
+        )
+    outcomes = {res.outcome for res in results}
+    if Outcome.FAILED in outcomes:
+        return EXIT_FAILED
+    return EXIT_NO_SPEECH if Outcome.NO_SPEECH in outcomes else EXIT_OK
 
 
 def serve(settings: Settings, store: ModelStore) -> int:
-    """Build the page and serve it until Ctrl-C or SIGTERM; returns the exit status."""
+    """Serve the page and the API until Ctrl-C or SIGTERM; returns the exit status.
+
+    Refuses (status 1) to listen where other computers can reach it without an API key.
+    """
+    from .server import access  # only now: the server imports FastAPI and Gradio, which take seconds
+
+    if refusal := access.startup_refusal(settings):
+        print(f"✗ {refusal}", file=sys.stderr, flush=True)
+        return 1
     if settings.preload:
         store.preload(settings.default_model)
-    if settings.host not in LOOPBACK_HOSTS:
-        log.warning("Listening on %s: other computers on the network can open the page.", settings.host)
-    if settings.share:
-        log.warning("--share sends the page's traffic through Gradio's public share servers: this is not offline.")
-    from .server import page  # only now: importing Gradio takes seconds, and a failed check should not wait for it
+    from .server import app
 
-    demo = page.build_app(settings, store)
-    _stop_on_sigterm()
-    try:
-        demo.launch(
-            server_name=settings.host,
-            server_port=settings.port,
-            share=settings.share,
-            max_file_size=settings.max_file_size,
-            allowed_paths=[],
-            show_error=True,
-            theme=page.theme(),
-            css=page.CSS,
-            ssr_mode=False,
-            footer_links=["api", "settings"],
-        )
-    except OSError as exc:  # port taken, address not on this machine
-        print(f"✗ Cannot listen on {settings.host}:{settings.port}: {exc}\nChoose another with --port or --host.",
-              file=sys.stderr)
-        return 1
-    return 0
+    return app.serve(settings, store)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the page (or the headless batch with ``--transcribe``); returns the exit status."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(verbose=args.verbose, level=logging.ERROR if args.transcribe else logging.INFO)
+    if args.half:
+        print(HALF_IS_DEFAULT, file=sys.stderr)
     settings = settings_from_args(args)
     store = ModelStore.from_settings(settings)
     if args.transcribe:
-        return run_batch(
-            store, args.transcribe, settings.default_model, args.formats, args.output_dir, args.speaker_options
-        )
-    if validate_local_models(store) is None:
+        return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
+                         overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options)
+    if validate_local_models(store, settings.startup_models) is None:
         return 1
     return serve(settings, store)
 

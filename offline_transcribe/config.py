@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,9 @@ log = logging.getLogger("transcribe.config")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODELS_DIR_ENV = "LOCAL_MODELS_DIR"
 CACHE_TTL_ENV = "TRANSCRIBE_UI_CACHE_TTL_S"  # a shorter age for uploads and results than the default hour
+API_KEY_ENV = "TRANSCRIBE_UI_API_KEY"  # the key other computers must give (better than --api-key: not in `ps`)
 SETUP_SCRIPT = "setup_local_models.py"
+APP_SCRIPT = "transcribe_ui.py"
 GUIDE = "user-model-setup-guide.md"
 
 DEFAULT_HOST = "127.0.0.1"
@@ -27,7 +30,9 @@ DEFAULT_PORT = 7860
 MAX_FILE_SIZE = "2gb"
 DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads and downloads older than 1 h
 
-Precision = Literal["float32", "half"]
+# "auto": bfloat16 on a GPU that supports it for models that allow it (Canary), float32 elsewhere;
+# "float32": float32 everywhere; "half": bfloat16, or float16 on a GPU without bfloat16 (the old ``--half``).
+Precision = Literal["auto", "float32", "half"]
 
 
 def default_models_dir() -> Path:
@@ -78,6 +83,18 @@ def cache_setting(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
     return max(1, min(DELETE_CACHE[0], age // 2)), age
 
 
+_SIZE = re.compile(r"\s*(\d+)\s*([kmgt]?b)?\s*", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``"2gb"``, ``"500 MB"``, ``"1024"`` in bytes (units of 1024, as Gradio reads ``max_file_size``)."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size: write a whole number with b, kb, mb, gb or tb (e.g. 500mb)")
+    return int(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()]
+
+
 def _registry_default() -> str:
     from .models.registry import DEFAULT_MODEL  # the registry imports this module: look it up when needed
 
@@ -93,21 +110,38 @@ class Settings:
     port: int = DEFAULT_PORT
     share: bool = False
     preload: bool = False
-    precision: Precision = "float32"  # "half": models that support it run in bfloat16 on a GPU
+    precision: Precision = "auto"  # see Precision
     default_model: str = field(default_factory=lambda: _registry_default())
+    only_models: tuple[str, ...] = ()  # --only: the models checked at start (empty: the required ones)
+    verbose: bool = False  # --verbose: the libraries' (NeMo, Lightning, transformers) log lines too
     max_file_size: str = MAX_FILE_SIZE
     delete_cache: tuple[int, int] = DELETE_CACHE  # (how often, how old), seconds
     unload_after_s: float | None = None  # unload a model idle this long (None: keep it)
     long_audio: LongAudioPolicy = field(default_factory=LongAudioPolicy)
+    allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback that the server answers (a reverse proxy's)
+    api_key: str | None = field(default=None, repr=False)  # needed off loopback; never printed or logged
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **options: object) -> Settings:
         """Settings from ``options`` (command-line values; None means "not given") and the environment."""
         given = {k: v for k, v in options.items() if v is not None}
         models_dir = resolve_models_dir(given.pop("models_dir", None), env)  # type: ignore[arg-type]
+        given["api_key"] = str(given.get("api_key") or env.get(API_KEY_ENV, "")).strip() or None
         return cls(models_dir=models_dir, delete_cache=cache_setting(env), **given)  # type: ignore[arg-type]
+
+    @property
+    def startup_models(self) -> list[str]:
+        """The models whose files must pass the check before the page starts: ``--only``, else the required ones."""
+        from .models.registry import required_keys  # the registry imports this module
+
+        return list(self.only_models) or required_keys()
 
     @property
     def keep_results_s(self) -> int:
         """How long uploads and results are kept (seconds)."""
         return self.delete_cache[1]
+
+    @property
+    def max_file_bytes(self) -> int:
+        """``max_file_size`` in bytes."""
+        return parse_size(self.max_file_size)

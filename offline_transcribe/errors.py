@@ -60,7 +60,7 @@ class SetupError(AppError):
 
 
 class AudioDecodeError(AppError, ValueError):
-    """A file could not be turned into audio; the message is meant for the person who uploaded it."""
+    """A file could not be turned into audio; the message is meant for the person who gave it (page or command line)."""
 
 
 class AudioTooLongError(AudioDecodeError):

@@ -1,5 +1,5 @@
-"""Turn a Transcript into downloadable files: plain text, SRT and WebVTT subtitles, JSON and CSV; and, when the
-speakers were identified, RTTM (the diarization itself) too.
+"""Turn a Transcript into downloadable files: plain text, SRT and WebVTT subtitles, JSON and CSV; a ZIP of many;
+and, when the speakers were identified, RTTM (the diarization itself) too.
 
 With speakers, the text has ``Speaker 1:`` turns, SRT cues start with ``Speaker 1:``, VTT cues carry the WebVTT
 voice tag ``<v Speaker 1>``, JSON has a ``speaker`` on every segment and word plus the ``speakers`` list, and CSV
@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -121,3 +122,11 @@ def write_exports(t: Transcript, out_dir: Path, stem: str, formats: Iterable[str
         path.write_text(_WRITERS[fmt](t), encoding="utf-8", newline="")  # newline="": keep csv's \r\n as is
         paths[fmt] = path
     return paths
+
+
+def write_zip(paths: Iterable[Path], zip_path: Path) -> Path:
+    """One ZIP holding ``paths`` (flat, by file name: the names are unique within a run); returns ``zip_path``."""
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in paths:
+            archive.write(path, arcname=path.name)
+    return zip_path

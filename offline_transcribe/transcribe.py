@@ -20,6 +20,8 @@ from .diarize import SpeakerOptions, pipeline
 from .errors import GpuOutOfMemoryError
 from .models.registry import DEFAULT_MODEL, get_transcription_spec
 from .models.store import ModelStore
+from .paragraphs import paragraph_text
+from .progress import Estimate
 from .types import Progress, Segment, Transcript
 
 
@@ -84,21 +86,26 @@ def transcribe_audio(
     else:
         if speakers is not None:
             diarization = pipeline.identify_speakers(store, audio, speakers, progress, notes)
-        progress(0.02 if diarization is None else pipeline.DIARIZE_SHARE, f"Loading {spec.display_name}")
+        first = 0.02 if diarization is None else pipeline.DIARIZE_SHARE  # of the bar: the transcription's start
         load_started = time.perf_counter()
-        store.load(model)  # on first use: measured apart, so that processing time is the transcription's own
+        if not store.status(model).ready:
+            with Estimate(progress, first, first, None) as loading:
+                loading(first, f"Loading {spec.display_name} (first use)")
+                store.load(model)  # measured apart, so that processing time is the transcription's own
         load_seconds = time.perf_counter() - load_started
         if load_seconds > 0.5:
             notes.append(f"Model loaded in {load_seconds:.1f} s (first use).")
             started += load_seconds
         with store.use(model) as loaded:
-            with gpu_memory_watch(loaded.device) as peak:
+            guess = backend.speed_guess.get(loaded.device.split(":")[0], min(backend.speed_guess.values()))
+            expected_s = duration / (loaded.speed or guess)  # speed: audio seconds per second
+            with gpu_memory_watch(loaded.device) as peak, Estimate(progress, first + 0.03, 0.95, expected_s) as run:
                 try:
                     if diarization is None:
-                        segments = backend.transcribe(loaded.model, audio, policy, progress, notes)
+                        segments = backend.transcribe(loaded.model, audio, policy, run, notes)
                     else:
                         segments = pipeline.transcribe_with_speakers(
-                            backend, loaded.model, audio, diarization, speakers, policy, progress, notes
+                            backend, loaded.model, audio, diarization, speakers, policy, run, notes
                         )
                 except Exception as exc:
                     if is_out_of_memory(exc):
@@ -109,12 +116,13 @@ def transcribe_audio(
                             f"app keeps running: try again, close other programs using the GPU, or split the file."
                         ) from exc
                     raise
+            loaded.record_speed(duration, run.elapsed)
             device, peak_mb = loaded.device_label, peak.get("mb")
         if diarization is not None:
             speaker_info = pipeline.speaker_fields(segments, diarization, notes)
     progress(1.0, "Done")
     return Transcript(
-        text=speaker_info.pop("text", None) or " ".join(s.text for s in segments if s.text).strip(),
+        text=paragraph_text(segments),
         segments=segments,
         model=spec.key,
         model_name=spec.display_name,

@@ -75,17 +75,30 @@ class Transcript:
         return self.processing_time / self.audio_duration if self.audio_duration > 0 else 0.0
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict of everything above, words included (the speaker fields only when speakers were
-        identified)."""
+        """A JSON-ready dict of everything above, words included; times in seconds rounded to the millisecond. The
+        speaker fields are there only when the speakers were identified."""
         d = asdict(self)
-        d["real_time_factor"] = self.real_time_factor
+        for segment in d["segments"]:
+            _round_times(segment)
+            for word in segment["words"]:
+                _round_times(word)
+        d["audio_duration"] = round(self.audio_duration, 3)
+        d["processing_time"] = round(self.processing_time, 3)
+        d["real_time_factor"] = round(self.real_time_factor, 6)
+        if self.peak_gpu_memory_mb is not None:
+            d["peak_gpu_memory_mb"] = round(self.peak_gpu_memory_mb, 1)
         if not self.speakers:
             del d["speakers"], d["speaker_turns"]
-            for seg in d["segments"]:
-                del seg["speaker"]
-                for word in seg["words"]:
+            for segment in d["segments"]:
+                del segment["speaker"]
+                for word in segment["words"]:
                     del word["speaker"]
         return d
+
+
+def _round_times(item: dict) -> None:
+    """``start`` and ``end`` to the millisecond (``2.8``, not ``2.8000000000000003``)."""
+    item["start"], item["end"] = round(item["start"], 3), round(item["end"], 3)
 
 
 class ModelState(enum.Enum):
@@ -100,11 +113,12 @@ class ModelState(enum.Enum):
 
 @dataclass(frozen=True)
 class ModelStatus:
-    """A model's state, the device it is ready on, and (when it failed) the first line of why."""
+    """A model's state, the device and dtype it is ready on, and (when it failed) the first line of why."""
 
     state: ModelState
     device: str = ""  # "CPU", "GPU (NVIDIA H100 80GB HBM3)" when ready
     detail: str = ""  # the failure, when failed
+    dtype: str = ""  # "float32", "bfloat16" when ready
 
     @property
     def ready(self) -> bool:
@@ -113,7 +127,8 @@ class ModelStatus:
 
     def __str__(self) -> str:
         if self.state is ModelState.READY:
-            return f"ready on {self.device}"
+            precision = f" in {self.dtype}" if self.dtype and self.dtype != "float32" else ""
+            return f"ready on {self.device}{precision}"
         if self.state is ModelState.FAILED:
             return f"failed: {self.detail}"
         return self.state.value

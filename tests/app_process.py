@@ -101,8 +101,14 @@ def run_app_command(args: list[str], tmp_dir: Path, timeout: float = 120, **kwar
     )
 
 
-def start_app(models_dir: Path, tmp_dir: Path, *args: str, timeout: float = 180) -> AppProcess:
-    """Start the page on a free loopback port and wait until it serves its config; raise with the log if not."""
+def start_app(
+    models_dir: Path, tmp_dir: Path, *args: str, timeout: float = 180, env: dict[str, str] | None = None
+) -> AppProcess:
+    """Start the page on a free loopback port and wait until it serves its config; raise with the log if not.
+
+    ``args`` come after ``--host 127.0.0.1 --port N`` (so ``--host`` in them wins); ``env`` is added to the app's
+    environment.
+    """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = tmp_dir / f"app-{port}.log"
@@ -110,8 +116,8 @@ def start_app(models_dir: Path, tmp_dir: Path, *args: str, timeout: float = 180)
     cmd = [sys.executable, str(SCRIPT), "--models-dir", str(models_dir), "--host", HOST, "--port", str(port), *args]
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(
-            cmd, cwd=PROJECT_DIR, env=app_env(tmp_dir, netguard_log), stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cmd, cwd=PROJECT_DIR, env={**app_env(tmp_dir, netguard_log), **(env or {})}, stdout=log_file,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )
     app = AppProcess(proc, port, log_path, netguard_log)
     deadline = time.monotonic() + timeout
@@ -122,6 +128,9 @@ def start_app(models_dir: Path, tmp_dir: Path, *args: str, timeout: float = 180)
             with urllib.request.urlopen(f"{app.url}config", timeout=2) as response:
                 if response.status == 200:
                     return app
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:  # up, and asking for its key
+                return app
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.3)
@@ -130,9 +139,11 @@ def start_app(models_dir: Path, tmp_dir: Path, *args: str, timeout: float = 180)
 
 
 @contextlib.contextmanager
-def running_app(models_dir: Path, tmp_dir: Path, *args: str, timeout: float = 180) -> Iterator[AppProcess]:
+def running_app(
+    models_dir: Path, tmp_dir: Path, *args: str, timeout: float = 180, env: dict[str, str] | None = None
+) -> Iterator[AppProcess]:
     """``start_app`` as a context manager that always stops the process."""
-    app = start_app(models_dir, tmp_dir, *args, timeout=timeout)
+    app = start_app(models_dir, tmp_dir, *args, timeout=timeout, env=env)
     try:
         yield app
     finally:

@@ -13,6 +13,7 @@ import re
 import shutil
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pysubs2
@@ -25,17 +26,23 @@ from app_process import running_app, speech_wav
 pytestmark = pytest.mark.timeout(300)
 
 FORMATS = {"txt", "srt", "vtt", "json", "csv"}
+TABLE_TIME = re.compile(r"^(\d+):(\d\d\.\d)$")  # the segments table's m:ss.s (clips here are under an hour)
 
 
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory) -> dict[str, Path]:
-    """Two spoken clips of different lengths and a file that is not audio at all."""
+    """Two spoken clips of different lengths, silence, and a file that is not audio at all."""
+    import numpy as np
+
+    from offline_transcribe.audio import write_wav
+
     root = tmp_path_factory.mktemp("audio")
     broken = root / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + os.urandom(4000))
     return {
         "hello": speech_wav(root / "hello.wav", "hello world"),
         "long": speech_wav(root / "long.wav", "the quick brown fox jumps over the lazy dog and runs far away"),
+        "silent": write_wav(root / "silent.wav", np.zeros(32000, np.float32)),
         "broken": broken,
     }
 
@@ -67,6 +74,17 @@ def transcribe(client: Client, files: list[Path], model: str = "parakeet") -> di
             "stats": stats, "messages": messages}
 
 
+def singles(result: dict) -> list[Path]:
+    """The downloads without the ZIP that comes first and holds them all."""
+    return [p for p in result["downloads"] if p.suffix != ".zip"]
+
+
+def table_seconds(cell: str) -> float:
+    """A segments-table time (``m:ss.s``) in seconds."""
+    minutes, secs = TABLE_TIME.match(cell).groups()
+    return int(minutes) * 60 + float(secs)
+
+
 def stats_by_file(result: dict) -> dict[str, dict]:
     """The statistics table as {file name: {column: value}}."""
     headers = result["stats"]["headers"]
@@ -77,7 +95,8 @@ def test_api_names_the_transcribe_endpoint(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert [p["parameter_name"] for p in api["/transcribe"]["parameters"]] == ["files", "recording", "model_key"]
     assert [r["label"] for r in api["/transcribe"]["returns"]] == [
-        "Transcript", "Segments", "Downloads (TXT, SRT, VTT, JSON, CSV)", "Statistics per file", "Messages",
+        "Transcript", "Segments", "Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV)",
+        "Statistics per file", "Messages",
     ]
     assert "/model_status" in api
 
@@ -87,21 +106,57 @@ def test_transcribe_a_file_and_download_its_subtitles(client, audio):
 
     assert result["text"].strip(), "the tiny model always says something for speech"
     assert result["messages"].startswith("✓ Transcribed 1 of 1 file with Parakeet-TDT-0.6B-v2")
-    assert result["segments"]["headers"] == ["File", "Start (s)", "End (s)", "Text"]
+    assert result["segments"]["headers"] == ["File", "Start", "End", "Text"]
     rows = result["segments"]["data"]
-    assert rows and all(r[0] == "hello.wav" and 0 <= r[1] <= r[2] for r in rows)
+    assert rows and all(r[0] == "hello.wav" and TABLE_TIME.match(r[1]) and TABLE_TIME.match(r[2]) for r in rows)
+    assert all(table_seconds(r[1]) <= table_seconds(r[2]) for r in rows)
 
-    by_ext = {p.suffix[1:]: p for p in result["downloads"]}
-    assert set(by_ext) == FORMATS and {p.stem for p in result["downloads"]} == {"hello"}
+    zipped, *files = result["downloads"]  # the ZIP of everything first, then each file
+    by_ext = {p.suffix[1:]: p for p in files}
+    assert set(by_ext) == FORMATS and {p.stem for p in files} == {"hello"}
+    with zipfile.ZipFile(zipped) as z:
+        assert zipped.suffix == ".zip" and sorted(z.namelist()) == sorted(p.name for p in files)
+        assert z.read("hello.srt") == by_ext["srt"].read_bytes()
     subs = pysubs2.load(str(by_ext["srt"]), format_="srt")
     assert [e.plaintext for e in subs] == [r[3] for r in rows]
-    assert subs[0].start == pytest.approx(rows[0][1] * 1000, abs=10)
+    assert subs[0].start == pytest.approx(table_seconds(rows[0][1]) * 1000, abs=60)
     data = json.loads(by_ext["json"].read_text())
     assert data["text"] == result["text"] and data["model"] == "parakeet"
+    assert all(w["end"] == round(w["end"], 3) for seg in data["segments"] for w in seg["words"])  # milliseconds
 
     stats = stats_by_file(result)["hello.wav"]
-    assert stats["Result"] == "✓ done" and stats["Device"] == "CPU" and stats["Peak GPU memory"] == "—"
-    assert stats["Audio"].endswith(" s") and float(stats["RTF"]) > 0
+    assert stats["Result"] == "✓ done" and stats["Device"] == "CPU" and stats["Audio"].endswith(" s")
+    assert re.fullmatch(r"\d+\.\d\d s · RTF \d+\.\d{3}", stats["Took"]), stats
+
+
+def test_no_speech_is_its_own_outcome_with_nothing_to_download(client, audio):
+    """Silence (or a model that hears nothing) is not a success: no empty subtitle files, and what to try."""
+    result = transcribe(client, [audio["silent"], audio["hello"]])
+    assert result["messages"].startswith("⚠ Transcribed 1 of 2 files with Parakeet-TDT-0.6B-v2. No speech "
+                                         "recognised in 1.")
+    assert "No speech recognised in 'silent.wav' (2.0 s of audio" in result["messages"]
+    assert "the audio is silent" in result["messages"] and "Try:" in result["messages"]
+    assert {n: s["Result"] for n, s in stats_by_file(result).items()} == {"silent.wav": "⚠ no speech",
+                                                                        "hello.wav": "✓ done"}
+    assert {p.stem for p in singles(result)} == {"hello"}  # nothing for the silent file
+    assert "── silent.wav ──\n(no speech recognised: see the messages)" in result["text"]
+
+
+def test_same_stem_keeps_the_extension_and_recordings_are_named_by_time(client, audio, tmp_path):
+    """``b.wav`` + ``b.mp3`` give ``b.wav.*`` and ``b.mp3.*``; a recording is ``recording-<date>-<time>.wav``."""
+    import subprocess
+
+    wav = Path(shutil.copy(audio["hello"], tmp_path / "b.wav"))
+    mp3 = tmp_path / "b.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(wav), str(mp3)], check=True)
+    text, segments, downloads, stats, messages = client.predict(
+        [handle_file(str(wav)), handle_file(str(mp3))], handle_file(str(audio["long"])), "parakeet",
+        api_name="/transcribe",
+    )
+    names = [row[0] for row in stats["data"]]
+    assert names[:2] == ["b.wav", "b.mp3"] and re.fullmatch(r"recording-\d{8}-\d{6}\.wav", names[2]), names
+    stems = {Path(p).name.rsplit(".", 1)[0] for p in downloads if not p.endswith(".zip")}
+    assert stems == {"b.wav", "b.mp3", names[2].removesuffix(".wav")}
 
 
 def test_two_concurrent_clients_get_their_own_results(app, audio, tmp_path):
@@ -124,7 +179,7 @@ def test_two_concurrent_clients_get_their_own_results(app, audio, tmp_path):
         name = f"{key}.wav"
         assert list(stats_by_file(results[key])) == [name]
         assert {r[0] for r in results[key]["segments"]["data"]} == {name}
-        assert {p.stem for p in results[key]["downloads"]} == {key}
+        assert {p.stem for p in singles(results[key])} == {key}
     hello_seconds = stats_by_file(results["hello"])["hello.wav"]["Audio"]
     long_seconds = stats_by_file(results["long"])["long.wav"]["Audio"]
     assert float(hello_seconds.split()[0]) < float(long_seconds.split()[0])
@@ -149,13 +204,14 @@ def test_one_bad_file_does_not_lose_the_others(client, audio):
     assert {n: s["Result"] for n, s in stats_by_file(result).items()} == {
         "hello.wav": "✓ done", "broken.wav": "✗ failed", "long.wav": "✓ done",
     }
-    assert sorted(p.name for p in result["downloads"]) == sorted(f"{s}.{e}" for s in ("hello", "long") for e in FORMATS)
+    assert sorted(p.name for p in singles(result)) == sorted(f"{s}.{e}" for s in ("hello", "long") for e in FORMATS)
     assert "── hello.wav ──" in result["text"] and "── long.wav ──" in result["text"]
 
 
-def test_no_audio_is_a_readable_error(client):
-    with pytest.raises(ClientAppError, match="Add an audio file or record with the microphone"):
+def test_no_audio_is_a_readable_error(client, app):
+    with pytest.raises(ClientAppError, match="No audio: add an audio file or record with the microphone"):
         client.predict([], None, "parakeet", api_name="/transcribe")
+    assert "Traceback" not in app.log()
 
 
 def test_wrong_file_type_is_refused_readably(client, tmp_path):
@@ -169,8 +225,21 @@ def test_canary_runs_through_the_same_endpoint(client, audio):
     result = transcribe(client, [audio["hello"]], model="canary")
     assert "with Canary-Qwen-2.5B" in result["messages"]
     assert "per window" in result["messages"]  # Canary's timestamps are window-level, and the page says so
-    assert stats_by_file(result)["hello.wav"]["Result"] in {"✓ done", "⚠ no text"}  # random weights: maybe silent
-    assert {p.suffix[1:] for p in result["downloads"]} == FORMATS
+    result_label = stats_by_file(result)["hello.wav"]["Result"]
+    assert result_label in {"✓ done", "⚠ no speech"}  # random weights: maybe silent
+    if result_label == "✓ done":
+        assert {p.suffix[1:] for p in singles(result)} == FORMATS
+    else:
+        assert result["downloads"] == [] and "No speech recognised in 'hello.wav'" in result["messages"]
+
+
+def test_the_server_log_is_the_app_s_own(app):
+    """After loads and transcriptions with both models: no NeMo or Lightning chatter, and Gradio's banner names
+    the command line's --share, not launch()'s share=True."""
+    log = app.log()
+    assert "job 1 start" in log and "ready on CPU" in log
+    assert "[NeMo" not in log and "Lightning" not in log and "OneLogger" not in log, log[-3000:]
+    assert "share=True" not in log and "--share would add a public link" in log
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -233,6 +302,21 @@ def test_page_wiring(tiny_models_dir, tiny_store, tmp_path):
     assert demo._queue.default_concurrency_limit == 1  # one transcription at a time (no public accessor)
     assert not events["model_status"].queue  # the state stays live while a transcription runs
     assert demo.delete_cache and demo.analytics_enabled is False
+    messages = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "messages")
+    assert events["transcribe"].show_progress_on == [messages]  # one progress bar, not one per output
+
+
+def test_model_information_says_how_each_model_is_loaded_and_in_which_precision(tiny_models_dir):
+    from offline_transcribe.backends import get_backend
+    from offline_transcribe.models.registry import MODELS
+    from offline_transcribe.server import page
+
+    info = page.model_info_md(tiny_models_dir)
+    for spec in MODELS.values():
+        assert f"`{spec.path(tiny_models_dir)}`: {get_backend(spec.backend).loaded_as}." in info
+    assert "read in place from the `.nemo` archive" in info and "never a hub name" in info
+    assert "Canary runs in **bfloat16** on a GPU that supports it" in info and "--half" not in info
+    assert "Started with `--float32`" in page.model_info_md(tiny_models_dir, precision="float32")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -262,8 +346,8 @@ def test_gpu_out_of_memory_and_bugs_are_reported_per_file(monkeypatch, tmp_path,
     assert [row[1] for row in stats] == ["✗ failed", "✓ done", "✗ failed"]
     assert "The GPU ran out of memory while transcribing oom.wav." in messages
     assert "Unexpected error while transcribing 'bug.wav'" in messages and "internal detail" not in messages
-    assert sorted(Path(p).name for p in downloads) == sorted(f"ok.{e}" for e in FORMATS)
-    assert "── ok.wav ──" in text and {row[0] for row in segments} == {"ok.wav"}
+    assert sorted(Path(p).name for p in downloads if not p.endswith(".zip")) == sorted(f"ok.{e}" for e in FORMATS)
+    assert "── ok.wav ──" in text and {row[0] for row in segments["data"]} == {"ok.wav"}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_not_a_media_file(tmp_path: Path, name: str, data: bytes) -> None:
 
 def test_video_without_audio(media: Path) -> None:
     message = decode_error(media / "silent-film.mp4")
-    assert "no audio stream found" in message and "Upload a recording" in message
+    assert "no audio stream found" in message and "Supported: recordings such as WAV" in message
 
 
 def test_no_samples(tmp_path: Path) -> None:

@@ -1,13 +1,17 @@
-"""A real Chromium (Debian's /usr/bin/chromium) drives the page: upload, Transcribe, read, download, screenshot.
+"""A real Chromium (Debian's /usr/bin/chromium) drives the page: upload, Transcribe, read, download, screenshot,
+at desktop width and at a phone's (400 px).
 
-The screenshot lands in the test's tmp folder, and is copied to ``$TEST_ARTIFACTS_DIR`` when that is set.
+Screenshots land in the test's tmp folder, and are copied to ``$TEST_ARTIFACTS_DIR`` when that is set.
 Every request the page makes must stay on the loopback address (no fonts, scripts or analytics from the internet).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -46,18 +50,36 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, app):
-    """A fresh page on the app; fails the test if it requested anything from another host."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 400, "height": 800}
+
+
+@contextlib.contextmanager
+def open_page(browser, url: str, viewport: dict = DESKTOP) -> Iterator[Page]:
+    """A fresh page on ``url``; fails the test if it requested anything from another host."""
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
     page = context.new_page()
     external: list[str] = []
     page.on("request", lambda r: external.append(r.url) if _is_external(r.url) else None)
-    page.goto(app.url)
+    page.goto(url)
     expect(page.locator("#app-header")).to_contain_text("Offline Speech Transcription")
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
     assert not external, f"the page reached outside this machine: {external}"
+
+
+@pytest.fixture
+def page(browser, app):
+    with open_page(browser, app.url) as page:
+        yield page
+
+
+@pytest.fixture
+def phone(browser, app):
+    with open_page(browser, app.url, PHONE) as page:
+        yield page
 
 
 def _is_external(url: str) -> bool:
@@ -73,9 +95,10 @@ def upload_and_transcribe(page: Page, *files: Path) -> None:
     page.locator("#transcribe-button").click()
 
 
-def save_screenshot(page: Page, path: Path) -> Path:
-    """A full-page screenshot at ``path``, also copied to ``$TEST_ARTIFACTS_DIR`` when set."""
-    page.screenshot(path=str(path), full_page=True)
+def save_screenshot(page: Page, path: Path, full_page: bool = True) -> Path:
+    """A screenshot (of the whole page, or of what is on screen) at ``path``, also copied to
+    ``$TEST_ARTIFACTS_DIR`` when set."""
+    page.screenshot(path=str(path), full_page=full_page)
     if artifacts := os.environ.get("TEST_ARTIFACTS_DIR"):
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(artifacts) / path.name)
@@ -98,6 +121,10 @@ def test_upload_transcribe_read_download(page, tmp_path):
     expect(page.locator("#segments")).to_contain_text("meeting.wav")
     expect(page.locator("#model-status")).to_contain_text("ready on CPU", timeout=10_000)
 
+    rows = page.locator("#downloads td.filename")
+    expect(rows.first).to_have_attribute("aria-label", re.compile(r"^transcripts-\d{8}-\d{6}\.zip$"))
+    assert rows.count() == 6  # the ZIP, then each of the five files
+    expect(page.locator("#downloads button[aria-label='Remove this file']").first).to_be_hidden()  # read-only list
     with page.expect_download() as download:
         page.locator("#downloads a[download='meeting.srt']").click()
     srt = tmp_path / "downloaded.srt"
@@ -131,9 +158,57 @@ def test_bad_file_shows_a_readable_message_in_the_page(page, tmp_path):
     save_screenshot(page, tmp_path / "transcribe_page_error.png")
 
 
-def test_no_audio_shows_an_error(page):
+def test_no_audio_is_refused_and_the_results_stay(page, app, tmp_path):
+    """Transcribe with nothing selected: a "No audio" warning, the last results stay, no "Error" badges, no
+    traceback in the server's log."""
+    upload_and_transcribe(page, speech_wav(tmp_path / "first.wav", "hello there"))
+    expect(page.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
+    before = {sel: page.locator(sel).inner_text() for sel in ("#segments", "#downloads", "#stats", "#messages")}
+    transcript = page.locator("#transcript textarea").input_value()
+
+    page.locator("#audio-files button[aria-label='Clear']").click()
+    expect(page.locator("#audio-files td.filename")).to_have_count(0)
     page.locator("#transcribe-button").click()
-    expect(page.get_by_text("Add an audio file or record with the microphone").first).to_be_visible(timeout=30_000)
+    toast = page.locator(".toast-body").filter(has_text="No audio: add an audio file or record with the microphone")
+    expect(toast).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(500)  # the toast fades in: let the screenshot show it
+    save_screenshot(page, tmp_path / "no_audio.png")
+    for sel in ("#transcript", "#segments", "#downloads", "#stats", "#messages"):
+        expect(page.locator(sel).get_by_text("Error", exact=True)).to_have_count(0)
+    assert page.locator("#transcript textarea").input_value() == transcript
+    assert {sel: page.locator(sel).inner_text() for sel in before} == before
+    assert "Traceback" not in app.log()
+
+
+def header_lines(page: Page, table: str) -> dict[str, int]:
+    """How many lines each header of a table's columns takes on the screen."""
+    return page.evaluate(
+        """(table) => Object.fromEntries([...document.querySelectorAll(`${table} th .header`)].map(span => {
+            const range = document.createRange(); range.selectNodeContents(span);
+            return [span.innerText.trim(), new Set([...range.getClientRects()].map(r => Math.round(r.top))).size];
+        }))""",
+        table,
+    )
+
+
+def test_phone_width_keeps_the_button_the_progress_and_the_tables_readable(phone, tmp_path):
+    """At 400 px: the messages (where the progress bar is drawn) sit right under the Transcribe button, the
+    segments table's times read m:ss.s, and no header breaks inside a word, and no table is wider than the page."""
+    expect(phone.locator("#device-notice")).to_contain_text("Running on the CPU")  # no GPU here: the page says so
+    button, messages = phone.locator("#transcribe-button").bounding_box(), phone.locator("#messages").bounding_box()
+    assert 0 <= messages["y"] - (button["y"] + button["height"]) < 40, (button, messages)
+    assert messages["y"] + messages["height"] - button["y"] < PHONE["height"]  # both fit on one screen
+
+    upload_and_transcribe(phone, speech_wav(tmp_path / "a call.wav", "call me back tomorrow afternoon please"))
+    expect(phone.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
+    times = phone.locator("#segments td").filter(has_text=re.compile(r"^\d+:\d\d\.\d$"))
+    assert times.count() >= 2  # start and end of the first segment, as m:ss.s
+    assert header_lines(phone, "#segments") == {"File": 1, "Start": 1, "End": 1, "Text": 1}
+    assert set(header_lines(phone, "#stats").values()) == {1}
+    widths = phone.evaluate("""() => [...document.querySelectorAll('#segments .table-wrap, #stats .table-wrap')]
+        .map(w => [w.scrollWidth, w.clientWidth])""")
+    assert all(scroll <= client + 1 for scroll, client in widths), widths  # nothing cut off at the right
+    save_screenshot(phone, tmp_path / "transcribe_page_phone.png")
 
 
 TRAINED_NEMO = Path(__file__).resolve().parent / "data" / "tiny_words_tdt.nemo"
@@ -177,3 +252,80 @@ def test_the_trained_model_s_words_appear_on_the_page(browser, trained_app, tmp_
         save_screenshot(page, tmp_path / "transcribe_page_trained.png")
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def long_audio_app(tmp_path_factory, tiny_models_dir):
+    """The page served from this process with a fresh store, the long-audio thresholds lowered (10 s windows above
+    30 s) and the model-status box's timer slowed to an hour: what moves during a job, the job moves."""
+    from app_process import free_port
+    from offline_transcribe import ModelStore, Settings
+    from offline_transcribe.config import LongAudioPolicy
+    from offline_transcribe.server import page as page_module
+
+    root = tmp_path_factory.mktemp("long_audio_app")
+    policy = LongAudioPolicy(window_above_s=30, window_s=10, overlap_s=2, local_attention_above_s=3600)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(page_module, "STATUS_REFRESH_S", 3600.0)
+        patch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))
+        store = ModelStore(tiny_models_dir)
+        demo = page_module.build_app(Settings(models_dir=tiny_models_dir, long_audio=policy), store, root / "exports")
+        demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                    theme=page_module.theme(), css=page_module.CSS, ssr_mode=False)
+        try:
+            yield f"http://127.0.0.1:{demo.server_port}/"
+        finally:
+            demo.close()
+            store.close()
+
+
+WATCH_PROGRESS = """() => {
+    window.seen = {bars: [], maxBars: 0, outside: false, status: []};
+    const note = () => {
+        const bars = [...document.querySelectorAll('[role=progressbar]')];
+        seen.maxBars = Math.max(seen.maxBars, bars.length);
+        seen.outside ||= bars.some(bar => !bar.closest('#messages'));
+        for (const bar of bars) {
+            const value = [bar.getAttribute('aria-valuenow'), bar.getAttribute('aria-valuetext')];
+            const last = seen.bars[seen.bars.length - 1];
+            if (!last || last[0] !== value[0] || last[1] !== value[1]) seen.bars.push(value);
+        }
+        const line = [...document.querySelectorAll('#model-status li')].map(li => li.innerText)
+            .find(text => text.startsWith('Parakeet-TDT-0.6B-v2'));
+        if (line && seen.status[seen.status.length - 1] !== line) seen.status.push(line);
+    };
+    new MutationObserver(note).observe(document.body, {subtree: true, childList: true, attributes: true,
+                                                       characterData: true});
+}"""
+
+
+def test_progress_on_a_long_file_moves_with_the_time_left_in_one_place(browser, long_audio_app, tmp_path):
+    """A 4-minute file in 10 s windows, at phone width: one progress bar, right below the Transcribe button and on
+    screen with it, its value changes many times and it says the time left; the model-status box says
+    "loading…" and then "ready" as the load starts and ends (its timer is slowed to an hour here)."""
+    import numpy as np
+
+    from offline_transcribe.audio import write_wav
+
+    noise = np.random.default_rng(3).standard_normal(240 * 16000).astype(np.float32) * 0.1
+    long_file = write_wav(tmp_path / "four minutes.wav", noise)
+    with open_page(browser, long_audio_app, PHONE) as page:
+        page.evaluate(WATCH_PROGRESS)
+        upload_and_transcribe(page, long_file)
+        bar = page.locator("#messages [role=progressbar]")
+        expect(bar).to_be_visible(timeout=60_000)
+        viewport = page.viewport_size
+        for box in (page.locator("#transcribe-button").bounding_box(), bar.bounding_box()):
+            assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"], box
+        expect(page.locator("#messages")).to_contain_text("left", timeout=60_000)
+        save_screenshot(page, tmp_path / "progress_phone.png", full_page=False)  # what the phone's screen shows
+        expect(page.locator("#stats")).to_contain_text("✓ done", timeout=240_000)
+        seen = page.evaluate("window.seen")
+    values = [float(value) for value, _ in seen["bars"]]
+    assert len(set(values)) >= 5, seen["bars"]  # it moves, not 5 % from start to end
+    assert values == sorted(values), values  # never backwards (the estimate stops short of a step's end)
+    assert any(re.search(r"about [\d:]+( s)? left|a few seconds left", text) for _, text in seen["bars"]), seen
+
+    assert seen["maxBars"] == 1 and not seen["outside"], seen  # one progress element, below the button
+    states = [line.split(": ", 1)[1] for line in seen["status"]]
+    assert "loading…" in states and states.index("loading…") < states.index("ready on CPU"), states

@@ -18,7 +18,7 @@ import pysubs2
 import pytest
 import webvtt
 
-from offline_transcribe.cli import parse_args
+from offline_transcribe.cli import parse_args, settings_from_args
 from offline_transcribe.diarize import DiarizationPolicy, SpeakerOptions
 from offline_transcribe.diarize.attribute import assign_words, rename_speakers, speaker_of, turn_windows
 from offline_transcribe.diarize.rttm import to_rttm
@@ -74,6 +74,14 @@ def test_the_command_line_takes_a_number_of_speakers_or_auto(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--transcribe", "a.wav", "--speakers", "5"])
     assert "--speakers: the number of speakers must be 1 to 4" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--speakers", "2"])  # the page has its own option
+    assert "--speakers applies only with --transcribe" in capsys.readouterr().err
+    only = parse_args(["--only", f"{DIARIZER},parakeet"])  # as the start command names what is installed
+    assert only.only == (DIARIZER, "parakeet") and settings_from_args(only).default_model == "parakeet"
+    with pytest.raises(SystemExit):
+        parse_args(["--only", DIARIZER])
+    assert "name a model that transcribes too" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------------------------

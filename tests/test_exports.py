@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 
 import pysubs2
 import pytest
@@ -18,6 +19,7 @@ from offline_transcribe.exports import (
     to_txt,
     to_vtt,
     write_exports,
+    write_zip,
 )
 from offline_transcribe.types import Segment, Transcript, Word
 
@@ -85,10 +87,28 @@ def test_json_has_everything() -> None:
     t = make_transcript()
     data = json.loads(to_json(t))
     assert data["text"] == t.text
-    assert data["segments"][0]["words"][1] == {"text": "world.", "start": 0.6, "end": 1.2346}
+    assert data["segments"][0]["words"][1] == {"text": "world.", "start": 0.6, "end": 1.235}  # to the millisecond
     assert data["segments"][2]["text"] == "Über größe – 会议记录"
-    assert data["real_time_factor"] == pytest.approx(12.5 / 7262.0)
+    assert data["real_time_factor"] == pytest.approx(12.5 / 7262.0, abs=1e-6)
     assert "会议记录" in to_json(t)  # not \u-escaped
+
+
+def test_json_times_are_rounded_to_the_millisecond() -> None:
+    noisy = 0.1 + 0.2  # 0.30000000000000004
+    t = make_transcript([Segment(noisy, 2.8000000000000003, "a", (Word("a", noisy, 2.8000000000000003),))])
+    t.processing_time, t.audio_duration = 1 / 3, 2.80000001
+    text = to_json(t)
+    assert "0000000" not in text and '"end": 2.8' in text
+    data = json.loads(text)
+    assert data["segments"][0]["start"] == 0.3 and data["processing_time"] == 0.333 and data["audio_duration"] == 2.8
+
+
+def test_zip_holds_every_file(tmp_path) -> None:
+    paths = list(write_exports(make_transcript(), tmp_path, "talk.wav").values())
+    archive = write_zip(paths, tmp_path / "all.zip")
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == sorted(f"talk.wav.{fmt}" for fmt in EXPORT_FORMATS)
+        assert z.read("talk.wav.srt").decode() == paths[1].read_text()
 
 
 def test_empty_transcript() -> None:

@@ -457,11 +457,19 @@ import runpy, shutil, sys
 real_disk_usage = shutil.disk_usage
 def disk_usage(path):  # this disk has 20 MB free
     usage = real_disk_usage(path)
-    return type(usage)(usage.total, usage.total - (20 << 20), 20 << 20)
+    return type(usage)(usage.total, usage.total - 20_000_000, 20_000_000)
 shutil.disk_usage = disk_usage
 sys.argv[0] = "setup_local_models.py"
 runpy.run_path("setup_local_models.py", run_name="__main__")
 """
+
+
+@pytest.mark.parametrize("size, shown", [
+    (999, "999 B"), (1_484_800, "1.5 MB"), (256_000_000, "256.0 MB"), (2_470_000_000, "2.5 GB"),
+])
+def test_sizes_are_printed_in_the_units_they_say(size, shown):
+    """Decimal megabytes and gigabytes, as disks and downloads count them (not binary values labelled MB)."""
+    assert human(size) == shown
 
 
 def test_not_enough_free_space_is_refused_before_downloading(setup: Setup, hub: FakeHub, published: Published) -> None:

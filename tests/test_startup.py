@@ -90,3 +90,42 @@ def test_the_start_up_check_does_not_wait_for_gradio():
             "print(sorted(m for m in ('gradio', 'offline_transcribe.server.page') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_setup_of_one_model_ends_with_a_start_command_that_works(tmp_path, tiny_sources):
+    """``setup_local_models.py --only parakeet`` says first whether a GPU is usable, and ends with the command that
+    starts the app with what is installed (``--only parakeet``); that command starts, and the page shows Canary as
+    not installed with its setup command. The plain start command still refuses, and names the ``--only`` one."""
+    from gradio_client import Client
+
+    from app_process import running_app
+
+    models = tmp_path / "local_models"
+    setup = subprocess.run(
+        [sys.executable, "setup_local_models.py", "--models-dir", str(models), "--only", "parakeet",
+         "--from", str(tiny_sources["parakeet"]), "--no-check-load"],
+        cwd=PROJECT_DIR, env=app_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )
+    lines = setup.stdout.strip().splitlines()
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert lines[0].startswith("GPU: ") and ("run on the CPU" in lines[0] or "will run on it" in lines[0])
+    assert lines[-1] == f"Done. Start the app with: python transcribe_ui.py --models-dir {models} --only parakeet"
+
+    refused = run_app_command(["--models-dir", str(models)], tmp_path)
+    assert refused.returncode == 1 and str(models / "canary") in refused.stderr
+    assert f"python transcribe_ui.py --models-dir {models} --only parakeet" in refused.stderr
+
+    start_args = lines[-1].split("python transcribe_ui.py ", 1)[1].split()
+    assert start_args[:2] == ["--models-dir", str(models)]
+    with running_app(models, tmp_path / "app", *start_args[2:]) as app:
+        status = Client(app.url, verbose=False, analytics_enabled=False).predict(api_name="/model_status")
+    assert "**Parakeet-TDT-0.6B-v2** (`parakeet.nemo`): not loaded" in status
+    assert ("**Canary-Qwen-2.5B** (`canary/`): not installed — set it up with "
+            f"`python setup_local_models.py --only canary --models-dir {models}`") in status
+
+
+def test_only_checks_the_named_models(tmp_path, models_dir):
+    (models_dir / "parakeet.nemo").unlink()
+    result = run_app_command(["--models-dir", str(models_dir), "--only", "parakeet"], tmp_path)
+    assert result.returncode == 1 and str(models_dir / "parakeet.nemo") in result.stderr
+    assert f"python transcribe_ui.py --models-dir {models_dir} --only canary" in result.stderr  # what is set up

@@ -187,6 +187,18 @@ def test_heldout_word_onsets(heldout, heldout_transcripts):
 
 
 @needs_espeak
+def test_a_long_pause_starts_a_new_paragraph(engine, words_store, heldout, heldout_transcripts):
+    """Two utterances 3 s apart read as two paragraphs in the transcript (and so in the TXT download)."""
+    recognised = [(audio, t) for (audio, truth), t in zip(heldout, heldout_transcripts, strict=True)
+                  if len(truth) >= 3 and words_of(t.text) == [w.word for w in truth]]
+    (first, t1), (second, t2) = recognised[:2]
+    audio = np.concatenate([first, np.zeros(3 * 16000, np.float32), second])
+    with one_torch_thread():
+        transcript = engine.transcribe_audio(audio, "parakeet", store=words_store)
+    paragraphs = transcript.text.split("\n\n")
+    assert [words_of(p) for p in paragraphs] == [words_of(t1.text), words_of(t2.text)], transcript.text
+
+
 def test_long_file_windows_and_local_attention(engine, words_store, long_file):
     """A 10-minute file through local attention + overlapping windows reads like its utterances read alone.
 

@@ -24,6 +24,7 @@ class Loader(Protocol):
 
     name: str
     loaded_as: str  # what the page says about how the files become a model
+    speed_guess: dict[str, float]  # by device type ("cpu", "cuda"): seconds of audio per second, until one is measured
 
     def dtype(self, precision: Precision, device: str) -> torch.dtype:
         """The dtype the model runs in on ``device`` for the app's precision setting."""

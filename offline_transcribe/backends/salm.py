@@ -7,7 +7,6 @@ random initialisation, straight to its device and dtype (``loaders.salm_checkpoi
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +24,6 @@ from .windows import clock, quiet_cuts
 if TYPE_CHECKING:
     import torch
 
-log = logging.getLogger("transcribe.backends.salm")
-
 TRANSCRIBE_PROMPT = "Transcribe the following: "
 
 
@@ -36,21 +33,23 @@ class SalmBackend:
     name = "salm"
     word_timestamps = False
     timestamps = "per window (up to 40 s)"
+    speed_guess = {"cpu": 0.2, "cuda": 20.0}  # audio s per s before one is measured (slower than real time on a CPU)
     loaded_as = (
         "NeMo's speech-LLM class `SALM` from that folder (what `SALM.from_pretrained()` gives for it, never a hub "
         "name), built without random initial weights"
     )
 
     def dtype(self, precision: Precision, device: str) -> torch.dtype:
-        """float32; with ``half`` on a GPU bfloat16 (float16 where bfloat16 is not supported)."""
+        """bfloat16 on a GPU that supports it (the checkpoint's own precision, about half the memory of float32);
+        float32 on the CPU, on GPUs without bfloat16, and with ``precision="float32"``. ``"half"`` (the old
+        ``--half``) also takes float16 on a GPU without bfloat16."""
         import torch
 
-        if precision != "half":
+        if precision == "float32" or device == "cpu":
             return torch.float32
-        if device == "cpu":
-            log.info("Half precision applies on a GPU: the speech LLM stays in float32 on the CPU.")
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16 if precision == "half" else torch.float32
 
     def load(self, spec: ModelSpec, models_dir: Path, device: str, dtype: torch.dtype) -> Any:
         """``SALM.from_pretrained(folder)``'s model, built without random weights and copied straight to

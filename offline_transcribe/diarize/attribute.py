@@ -18,6 +18,7 @@ from ..audio import SAMPLE_RATE, audio_duration
 from ..backends.base import Backend
 from ..backends.windows import quiet_cuts
 from ..config import LongAudioPolicy
+from ..paragraphs import paragraph_text
 from ..types import Progress, Segment, SpeakerTurn, Transcript, Word
 from .options import DiarizationPolicy
 from .turns import Diarization
@@ -119,19 +120,6 @@ def _all_to(seg: Segment, speaker: str) -> Segment:
     return dataclasses.replace(seg, words=words, speaker=speaker)
 
 
-def speaker_text(segments: Sequence[Segment]) -> str:
-    """The transcript text as speaker turns: ``Speaker 1: …`` paragraphs, a new one whenever the speaker changes."""
-    paragraphs: list[tuple[str | None, list[str]]] = []
-    for seg in segments:
-        if not seg.text.strip():
-            continue
-        if paragraphs and paragraphs[-1][0] == seg.speaker:
-            paragraphs[-1][1].append(seg.text.strip())
-        else:
-            paragraphs.append((seg.speaker, [seg.text.strip()]))
-    return "\n\n".join(f"{speaker}: {' '.join(texts)}" if speaker else " ".join(texts) for speaker, texts in paragraphs)
-
-
 def clean_names(speakers: Sequence[str], names: Mapping[str, str]) -> dict[str, str]:
     """The renaming to apply: blank names keep the label, names are stripped and made one line; two speakers
     given the same name stay apart (``Alice``, ``Alice (2)``)."""
@@ -167,7 +155,7 @@ def rename_speakers(t: Transcript, names: Mapping[str, str]) -> Transcript:
     return dataclasses.replace(
         t,
         segments=segments,
-        text=speaker_text(segments),
+        text=paragraph_text(segments),
         speakers=[mapping[s] for s in t.speakers],
         speaker_turns=[dataclasses.replace(u, speaker=mapping.get(u.speaker, u.speaker)) for u in t.speaker_turns],
         notes=list(t.notes),

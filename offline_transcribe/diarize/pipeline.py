@@ -8,12 +8,15 @@ from typing import Any
 
 import numpy as np
 
+from ..audio import audio_duration
+from ..backends import get_backend
 from ..backends.base import Backend
 from ..config import LongAudioPolicy
 from ..models.registry import DIARIZER, get_spec
 from ..models.store import ModelStore
+from ..progress import Estimate
 from ..types import Progress, Segment
-from .attribute import speaker_segments, speaker_text
+from .attribute import speaker_segments
 from .options import SpeakerOptions
 from .sortformer import diarize_audio
 from .turns import Diarization, speaker_label
@@ -31,13 +34,20 @@ def identify_speakers(
 ) -> Diarization:
     """Who speaks when, with the store's diarizer (loaded on first use: its load time is noted, not counted)."""
     spec = get_spec(DIARIZER)
-    progress(0.02, f"Loading {spec.display_name}")
+    backend = get_backend(spec.backend)
     started = time.perf_counter()
-    store.load(DIARIZER)
+    if not store.status(DIARIZER).ready:
+        with Estimate(progress, 0.02, 0.02, None) as loading:
+            loading(0.02, f"Loading {spec.display_name} (first use)")
+            store.load(DIARIZER)
     if (seconds := time.perf_counter() - started) > 0.5:
         notes.append(f"Speaker model loaded in {seconds:.1f} s (first use).")
+    duration = audio_duration(audio)
     with store.use(DIARIZER) as loaded:
-        diarization = diarize_audio(loaded.model, audio, options, options.policy, scaled(progress, 0.02, DIARIZE_SHARE))
+        guess = backend.speed_guess.get(loaded.device.split(":")[0], min(backend.speed_guess.values()))
+        with Estimate(progress, 0.03, DIARIZE_SHARE, duration / (loaded.speed or guess)) as run:
+            diarization = diarize_audio(loaded.model, audio, options, options.policy, scaled(run, 0.03, DIARIZE_SHARE))
+        loaded.record_speed(duration, run.elapsed)
     notes.extend(diarization.notes)
     return diarization
 
@@ -58,9 +68,9 @@ def transcribe_with_speakers(
 
 
 def speaker_fields(segments: list[Segment], diarization: Diarization, notes: list[str]) -> dict[str, Any]:
-    """``text``, ``speakers`` and ``speaker_turns`` of the transcript."""
+    """``speakers`` and ``speaker_turns`` of the transcript."""
     speakers = list(diarization.speakers)
     if {s.speaker for s in segments if s.speaker} - set(speakers):  # words the diarizer heard no one say
         notes.append("The speaker model heard no one speaking; the whole transcript is given to one speaker.")
         speakers = [speaker_label(0)]
-    return {"text": speaker_text(segments), "speakers": speakers, "speaker_turns": list(diarization.turns)}
+    return {"speakers": speakers, "speaker_turns": list(diarization.turns)}

@@ -39,6 +39,7 @@ class SortformerBackend:
     """Loads Streaming Sortformer for the store (``ModelStore.load("diarizer")``)."""
 
     name = "sortformer"
+    speed_guess = {"cpu": 2.0, "cuda": 200.0}  # audio s per s before one is measured (2-core CPU: bench_diarize)
     loaded_as = (
         "NeMo's `SortformerEncLabelModel` read in place from the `.nemo` archive (the model "
         "`SortformerEncLabelModel.restore_from()` gives, built without unpacking the archive or random initial weights)"

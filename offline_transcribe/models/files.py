@@ -14,7 +14,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import GUIDE, SETUP_SCRIPT, is_default_models_dir, resolve_models_dir
+from ..config import APP_SCRIPT, GUIDE, SETUP_SCRIPT, is_default_models_dir, resolve_models_dir
 from ..errors import ModelFilesInvalidError, ModelsMissingError
 from .registry import MODELS, ModelSpec, get_spec, required_keys
 
@@ -36,6 +36,13 @@ class Problem:
 def models_dir_option(models_dir: Path) -> str:
     """`` --models-dir DIR`` when the folder is not the default, for commands shown to the user."""
     return "" if is_default_models_dir(models_dir) else f" --models-dir {models_dir}"
+
+
+def start_command(models_dir: Path, installed: list[str]) -> str:
+    """The command that starts the app with the models in ``installed``: plain when every required model is there,
+    else with ``--only`` naming the installed ones."""
+    only = "" if set(required_keys()) <= set(installed) else f" --only {','.join(installed)}"
+    return f"python {APP_SCRIPT}{models_dir_option(models_dir)}{only}"
 
 
 def format_problems(problems: list[Problem], models_dir: Path) -> str:

@@ -128,7 +128,8 @@ MODELS: dict[str, ModelSpec] = {
                 wer="≈ 5.63 %",
                 rtfx="≈ 418",
                 url="https://huggingface.co/nvidia/canary-qwen-2.5b",
-                weights="about 10 GB in float32, about 5 GB in bfloat16 (`--half`)",
+                weights="about 5 GB in bfloat16 (the default on a GPU that supports it), about 10 GB in float32 "
+                "(`--float32`)",
             ),
         ),
         ModelSpec(

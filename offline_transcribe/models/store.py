@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("transcribe.model_store")
 
+SPEED_MIN_AUDIO_S = 10.0
+
 
 @dataclass(frozen=True)
 class LoadKey:
@@ -63,6 +65,13 @@ class LoadedModel:
     load_seconds: float
     job_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     last_used: float = field(default_factory=time.monotonic, repr=False)
+    speed: float | None = None  # seconds of audio per second of transcription, last measured (None: not yet)
+
+    def record_speed(self, audio_s: float, wall_s: float) -> None:
+        """Remember how fast the last transcription ran, for the next one's progress estimate (clips under
+        ``SPEED_MIN_AUDIO_S`` are not counted: fixed costs, not the audio, decide their time)."""
+        if audio_s >= SPEED_MIN_AUDIO_S and wall_s > 0:
+            self.speed = audio_s / wall_s
 
 
 class ModelStore:
@@ -73,7 +82,7 @@ class ModelStore:
         models_dir: str | os.PathLike | None = None,
         *,
         device: str | None = None,
-        precision: Precision = "float32",
+        precision: Precision = "auto",
         unload_after_s: float | None = None,
     ) -> None:
         self.models_dir = resolve_models_dir(models_dir)
@@ -81,10 +90,12 @@ class ModelStore:
         self.precision = precision
         self.unload_after_s = unload_after_s
         self._loaded: dict[LoadKey, LoadedModel] = {}
-        self._loading: set[str] = set()
+        self._loading: dict[str, int] = {}  # loads under way, by model
         self._failed: dict[str, str] = {}
         self._locks: dict[LoadKey, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._changed = threading.Condition(self._guard)
+        self._version = 0  # counts changes of state (a load started, ended, failed; an unload)
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
 
@@ -127,31 +138,52 @@ class ModelStore:
         the file and the command that fixes it.
         """
         spec = get_spec(key)
+        with self._guard:
+            in_memory = any(k.model == key for k in self._loaded)
+        if in_memory:  # the usual case: a dictionary look-up (another device or dtype is loaded below)
+            return self._load(spec, device, dtype, precision)
+        with self._marked_loading(key):  # "loading…" from the start: the first load also imports torch (seconds)
+            return self._load(spec, device, dtype, precision)
+
+    def _load(
+        self, spec: ModelSpec, device: str | None, dtype: str | torch.dtype | None, precision: Precision | None
+    ) -> LoadedModel:
         backend = get_backend(spec.backend)
         device = device or self.device or default_device()
         torch_dtype = _as_dtype(dtype) if dtype is not None else backend.dtype(precision or self.precision, device)
-        load_key = LoadKey(key, self.models_dir, device, _dtype_name(torch_dtype))
+        load_key = LoadKey(spec.key, self.models_dir, device, _dtype_name(torch_dtype))
         if (hit := self._loaded.get(load_key)) is not None:
             return hit
         with self._lock_for(load_key):
             if (hit := self._loaded.get(load_key)) is not None:
                 return hit
-            with self._guard:
-                self._loading.add(key)
-                self._failed.pop(key, None)
-            try:
-                loaded = self._load_uncached(spec, device, torch_dtype)
-            except Exception as exc:
+            with self._marked_loading(spec.key):
+                try:
+                    loaded = self._load_uncached(spec, device, torch_dtype)
+                except Exception as exc:
+                    with self._guard:
+                        self._failed[spec.key] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise
                 with self._guard:
-                    self._failed[key] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise
-            finally:
-                with self._guard:
-                    self._loading.discard(key)
-            with self._guard:
-                self._loaded[load_key] = loaded
+                    self._loaded[load_key] = loaded
             self._start_reaper()
             return loaded
+
+    @contextlib.contextmanager
+    def _marked_loading(self, key: str) -> Iterator[None]:
+        """``status(key)`` says "loading…" while this block runs (and not "failed" from an earlier try)."""
+        with self._guard:
+            self._loading[key] = self._loading.get(key, 0) + 1
+            self._failed.pop(key, None)
+            self._note_change()
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._loading[key] -= 1
+                if not self._loading[key]:
+                    del self._loading[key]
+                self._note_change()
 
     @contextlib.contextmanager
     def use(
@@ -220,7 +252,7 @@ class ModelStore:
             ready = [m for k, m in self._loaded.items() if k.model == key]
             loading, failed = key in self._loading, self._failed.get(key)
         if ready:
-            return ModelStatus(ModelState.READY, device=ready[0].device_label)
+            return ModelStatus(ModelState.READY, device=ready[0].device_label, dtype=ready[0].dtype)
         if loading:
             return ModelStatus(ModelState.LOADING)
         if failed is not None:
@@ -228,6 +260,21 @@ class ModelStore:
         if self.problems([key]):
             return ModelStatus(ModelState.NOT_INSTALLED)
         return ModelStatus(ModelState.NOT_LOADED)
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until the state has changed since version ``seen`` (or ``timeout`` seconds); the current version.
+
+        Versions count every load started, ended or failed and every unload, so a caller showing ``status``
+        can redraw exactly when something changed (start with ``seen=-1`` to get the current version at once).
+        """
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != seen, timeout)
+            return self._version
+
+    def _note_change(self) -> None:
+        """Count a change of state and wake the waiters (call with ``_guard`` held)."""
+        self._version += 1
+        self._changed.notify_all()
 
     def loaded(self) -> list[LoadedModel]:
         """The models in memory now."""
@@ -244,6 +291,7 @@ class ModelStore:
             for k in dropped:
                 del self._loaded[k]
             self._failed.pop(key, None)
+            self._note_change()
         if dropped:
             free_accelerator_memory()
             release_freed_memory()
@@ -262,6 +310,8 @@ class ModelStore:
                         idle.append(k.model)
                     finally:
                         m.job_lock.release()
+            if idle:
+                self._note_change()
         if idle:
             free_accelerator_memory()
             release_freed_memory()

@@ -4,45 +4,66 @@
 passed the start-up check (this module is imported only then: importing Gradio takes seconds). The work itself
 is ``batch.transcribe_files``; this module checks requests, reports progress and formats the results. Everything
 it says about the models comes from the registry.
+
+Layout: the inputs, the Transcribe button and right below it the one progress element (the messages), then the
+model status; the results beside them on a wide screen, below them on a phone.
 """
 
 from __future__ import annotations
 
 import atexit
-import itertools
+import datetime as dt
 import logging
 import shutil
 import tempfile
+import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
 from ..backends import get_backend
-from ..batch import FileResult, transcribe_files
-from ..config import DELETE_CACHE, GUIDE, SETUP_SCRIPT, LongAudioPolicy, Settings
+from ..batch import FileResult, Outcome, transcribe_files
+from ..config import DELETE_CACHE, GUIDE, SETUP_SCRIPT, LongAudioPolicy, Precision, Settings
+from ..devices import CPU_COST, cuda_usable, nvidia_driver, torch_build
 from ..errors import AppError
+from ..exports import write_zip
 from ..models.files import models_dir_option
-from ..models.registry import DIARIZER, MODELS, get_transcription_spec, required_keys, transcription_models
+from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
 from . import speakers
+from .jobs import JobQueue
 
 log = logging.getLogger("transcribe.ui")
 
-STATUS_REFRESH_S = 2.0
+STATUS_REFRESH_S = 2.0  # the model-status box also redraws at once when a load starts or ends (follow_status)
+FOLLOW_MAX_S = 6 * 3600  # a status follower whose job never ran (page closed while queued) gives up after this
 AUDIO_FILE_TYPES = ["audio", "video", ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".mp4"]
-SEGMENT_HEADERS = ["File", "Start (s)", "End (s)", "Text"]
-SEGMENT_WIDTHS = ["20%", "10%", "10%", "60%"]
-SPEAKER_SEGMENT_HEADERS = ["File", "Start (s)", "End (s)", "Speaker", "Text"]  # when speakers were identified
+SEGMENT_HEADERS = ["File", "Start", "End", "Text"]
+SEGMENT_WIDTHS = ["22%", "68px", "68px", "auto"]
+SPEAKER_SEGMENT_HEADERS = ["File", "Start", "End", "Speaker", "Text"]  # when speakers were identified
 TRANSCRIBERS = transcription_models()  # the models offered for transcription (not the diarizer)
-STATS_HEADERS = ["File", "Result", "Audio", "Processing", "RTF", "Device", "Peak GPU memory"]
+STATS_HEADERS = ["File", "Result", "Audio", "Took", "Device"]  # five columns: they fit a phone's width
+READY_MESSAGE = "Add audio, choose a model and press **Transcribe**: the progress shows here."
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
 CSS = """
 #app-header h1 { margin-bottom: 0.2em; }
 #model-status { font-size: 0.9em; }
+#messages { min-height: 4.5em; }
 #messages pre, #messages pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
+#device-notice { border-left: 4px solid var(--color-accent); padding-left: 0.75em; }
+/* The downloads list is read-only: no remove buttons on its rows. */
+#downloads .label-clear-button, #downloads button[aria-label="Remove this file"] { display: none; }
+#segments th *, #stats th * { word-break: keep-all; overflow-wrap: normal; }  /* "Start", not "St/ar/t" */
+@media (max-width: 640px) {
+  #app-header h1 { font-size: 1.6em; }
+  #app-header p { font-size: 0.9em; }
+  #segments table, #stats table { font-size: 12px; }
+}
 """ + speakers.CSS
 
 
@@ -52,20 +73,31 @@ CSS = """
 
 def _names(keys: list[str]) -> str:
     """``**A**``, ``**A** and **B**``, ``**A**, **B** and **C**``."""
-    names = [f"**{TRANSCRIBERS[k].display_name}**" for k in keys]
+    names = [f"**{MODELS[k].display_name}**" for k in keys]
     return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def header_md(models_dir: Path) -> str:
-    """The title and subtitle: where the models come from and that nothing goes online."""
-    optional = [k for k in TRANSCRIBERS if k not in required_keys()]
-    extra = f" (and {_names(optional)} when installed)" if optional else ""
+    """The title and one line: where the models come from and that nothing goes online."""
     return (
         "# Offline Speech Transcription\n"
-        f"NVIDIA {_names(required_keys())}{extra}, loaded from local model files in "
-        f"`{models_dir}`. After the one-time setup everything runs fully offline: no downloads, no Hugging Face "
-        "look-ups, and your audio never leaves this machine."
+        f"NVIDIA {_names(required_keys())} from local model files in `{models_dir}`, fully offline: your audio "
+        "never leaves this machine."
     )
+
+
+def runs_on_cpu(store: ModelStore) -> bool:
+    """Whether the models will run on the CPU here (the store's device, else: no CUDA GPU PyTorch could use)."""
+    if store.device is not None:
+        return store.device == "cpu"
+    return not cuda_usable(torch_build(), nvidia_driver())
+
+
+def device_notice_md(store: ModelStore) -> str:
+    """Said at the top of the page when the models run on the CPU, with what that costs; else nothing."""
+    if not runs_on_cpu(store):
+        return ""
+    return f"**Running on the CPU** (no CUDA GPU is available to PyTorch here): {CPU_COST}."
 
 
 def _model_summaries() -> str:
@@ -84,10 +116,14 @@ def how_to_use_md(models_dir: Path) -> str:
    segment labelled `Speaker 1`, `Speaker 2`…, with a timeline of who talks when; type names into the speaker
    table and press *Rename speakers* to rename them in the text and every download. This needs the optional
    speaker model (`python {SETUP_SCRIPT} --only {DIARIZER}`).
-4. **Press Transcribe.** A progress bar follows each file.
-5. **Read and download**: the transcript, a table of timed segments, and files in TXT, SRT and VTT (subtitles),
-   JSON (everything, word timings included) and CSV. The statistics table shows, per file, the audio length,
-   processing time, real-time factor, device and peak GPU memory.
+4. **Press Transcribe.** The bar right below the button follows each file, with the time left.
+5. **Read and download**: the transcript (in paragraphs at long pauses), a table of timed segments, and files in
+   TXT, SRT and VTT (subtitles), JSON (everything, word timings included) and CSV, all of them also as one ZIP
+   (and RTTM, the diarization itself, when the speakers were identified).
+   When two files share a name but not the extension (`talk.wav`, `talk.mp3`), their downloads keep it
+   (`talk.wav.srt`, `talk.mp3.srt`); recordings are named by the time they were made. The statistics table shows,
+   per file, the audio length, the time it took with its real-time factor (RTF), the device and the peak GPU
+   memory.
 
 **Models load from local files** in `{models_dir}`: each one the first time you use it (or at start with
 `--preload`), and then it stays in memory. The *Model status* box shows whether each model is not loaded,
@@ -98,6 +134,17 @@ missing, the page tells you which one and the command that restores it.
 
 **Without a browser**: `python transcribe_ui.py --transcribe FILE... --model parakeet --format srt --output-dir DIR`.
 """
+
+
+def precision_note(precision: Precision) -> str:
+    """What the precision setting means for the models that support another one (Canary)."""
+    if precision == "float32":
+        return "- Started with `--float32`: Canary runs in float32 on the GPU too (about twice the memory of bfloat16)."
+    return (
+        "- Canary runs in **bfloat16** on a GPU that supports it (the precision its weights are stored in; about half "
+        "the memory of float32), else in float32; start with `--float32` for float32 everywhere. On the CPU every "
+        "model runs in float32."
+    )
 
 
 PRIVACY_MD = """
@@ -141,7 +188,7 @@ def _loading_lines(models_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def model_info_md(models_dir: Path, policy: LongAudioPolicy | None = None) -> str:
+def model_info_md(models_dir: Path, policy: LongAudioPolicy | None = None, precision: Precision = "auto") -> str:
     """The "Model Information" accordion: loading, accuracy and speed with their sources, GPU and long-audio notes."""
     policy = policy or LongAudioPolicy()
     links = ", ".join(f"[{spec.repo_id.split('/')[1]}]({spec.card.url})" for spec in TRANSCRIBERS.values())
@@ -155,7 +202,8 @@ def model_info_md(models_dir: Path, policy: LongAudioPolicy | None = None) -> st
     return f"""
 ### How the models are loaded
 {_loading_lines(models_dir)}
-- A model is loaded once, on first use (or at start with `--preload`), and kept in memory for later requests.
+- A model is loaded once, on first use (or at start with `--preload`), and kept in memory for later requests
+  (with `--unload-after MINUTES`, until it has not been used for that long).
   Its files are checked against the manifest written by the setup script; a missing or damaged file gives a
   message naming it and the command that re-creates it, instead of a traceback.
 
@@ -168,6 +216,7 @@ compute (higher is faster); the statistics table here shows RTF = processing tim
 
 ### GPU notes
 {weights}
+{precision_note(precision)}
 - Longer files need more memory on top; the statistics table shows each file's peak GPU memory.
 - If the GPU runs out of memory the page says so, frees the GPU cache and keeps serving: try a shorter file or
   a smaller model.
@@ -190,15 +239,25 @@ def _seconds(value: float) -> str:
     return f"{minutes}:{seconds:04.1f}" if minutes else f"{seconds:.1f} s"
 
 
-def _gpu_memory(mb: float | None) -> str:
-    return "—" if mb is None else f"{mb:,.0f} MB"
+def table_time(seconds: float) -> str:
+    """A time in the segments table: ``m:ss.s`` (``2:03.4``), from an hour on ``h:mm:ss`` (``1:02:03``)."""
+    if seconds >= 3600:
+        minutes, secs = divmod(int(seconds), 60)
+        return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+    minutes, secs = divmod(round(seconds, 1), 60)
+    return f"{int(minutes)}:{secs:04.1f}"
+
+
+def _short_summary(spec: ModelSpec) -> str:
+    """The first clause of the model's summary ("English, fastest"), for the selector."""
+    return spec.summary.split(";")[0].rstrip(".")
 
 
 def model_choices(store: ModelStore) -> list[tuple[str, str]]:
-    """Selector entries: each model's name and whether its files are installed."""
+    """Selector entries: each model's name, what it is best at, and whether its files are installed."""
     installed = set(store.installed())
     return [
-        (f"{spec.display_name}{'' if key in installed else ' (not installed)'} · {spec.summary}", key)
+        (f"{spec.display_name}{'' if key in installed else ' (not installed)'} · {_short_summary(spec)}", key)
         for key, spec in TRANSCRIBERS.items()
     ]
 
@@ -216,10 +275,11 @@ def status_md(store: ModelStore) -> str:
 
 
 def segment_rows(results: list[FileResult]) -> dict:
-    """The segments table: one row per segment of every transcribed file, a Speaker column when identified."""
+    """The segments table: one row per segment of every transcribed file, times as ``m:ss.s``, and a Speaker
+    column when the speakers were identified."""
     with_speakers = speakers.has_speakers(results)
     rows = [
-        [res.name, round(seg.start, 2), round(seg.end, 2), *([seg.speaker or ""] if with_speakers else []),
+        [res.name, table_time(seg.start), table_time(seg.end), *([seg.speaker or ""] if with_speakers else []),
          seg.text.strip()]
         for res in results
         if res.transcript is not None
@@ -228,49 +288,82 @@ def segment_rows(results: list[FileResult]) -> dict:
     return {"headers": SPEAKER_SEGMENT_HEADERS if with_speakers else SEGMENT_HEADERS, "data": rows}
 
 
+RESULT_LABELS = {Outcome.DONE: "✓ done", Outcome.NO_SPEECH: "⚠ no speech", Outcome.FAILED: "✗ failed"}
+
+
 def stats_rows(results: list[FileResult]) -> list[list]:
-    """One table row per file: result, audio duration, processing time, RTF, device, peak GPU memory."""
+    """One table row per file: result, audio duration, processing time and RTF, device and peak GPU memory."""
     rows = []
     for res in results:
         t = res.transcript
         if t is None:
-            rows.append([res.name, "✗ failed", "—", "—", "—", "—", "—"])
+            rows.append([res.name, RESULT_LABELS[Outcome.FAILED], "—", "—", "—"])
             continue
+        peak = "" if t.peak_gpu_memory_mb is None else f" · peak {t.peak_gpu_memory_mb:,.0f} MB"
         rows.append([
             res.name,
-            "✓ done" if t.text.strip() else "⚠ no text",
+            RESULT_LABELS[res.outcome],
             _seconds(t.audio_duration),
-            f"{t.processing_time:.2f} s",
-            f"{t.real_time_factor:.3f}",
-            t.device,
-            _gpu_memory(t.peak_gpu_memory_mb),
+            f"{t.processing_time:.2f} s · RTF {t.real_time_factor:.3f}",
+            f"{t.device}{peak}",
         ])
     return rows
 
 
 def transcript_text(results: list[FileResult]) -> str:
-    """The transcript box: the text itself for one file; a headed block per file for several."""
+    """The transcript box: the text itself (in paragraphs) for one file; a headed block per file for several."""
     if len(results) == 1:
         t = results[0].transcript
         return t.text.strip() if t is not None else ""
     blocks = []
     for res in results:
-        body = res.transcript.text.strip() if res.transcript is not None else "(not transcribed: see the messages)"
-        blocks.append(f"── {res.name} ──\n{body or '(no speech found)'}")
+        body = {
+            Outcome.DONE: res.transcript.text.strip() if res.transcript is not None else "",
+            Outcome.NO_SPEECH: "(no speech recognised: see the messages)",
+            Outcome.FAILED: "(not transcribed: see the messages)",
+        }[res.outcome]
+        blocks.append(f"── {res.name} ──\n{body}")
     return "\n\n".join(blocks)
 
 
 def messages_md(results: list[FileResult], model_name: str) -> str:
-    """The run summary, then every failure (as written for the user) and every note."""
-    done = sum(res.ok for res in results)
-    icon = "✓" if done == len(results) else ("⚠" if done else "✗")
-    lines = [f"{icon} Transcribed {done} of {len(results)} file{'s' if len(results) != 1 else ''} with {model_name}."]
+    """The run summary, then every file that is not done (as written for the user) and every note."""
+    counts = {outcome: sum(res.outcome is outcome for res in results) for outcome in Outcome}
+    done, n = counts[Outcome.DONE], len(results)
+    icon = "✓" if done == n else ("⚠" if done or counts[Outcome.NO_SPEECH] else "✗")
+    summary = f"{icon} Transcribed {done} of {n} file{'s' if n != 1 else ''} with {model_name}."
+    if counts[Outcome.NO_SPEECH]:
+        summary += f" No speech recognised in {counts[Outcome.NO_SPEECH]}."
+    lines = [summary]
     for res in results:
-        if res.error:
-            lines.append(f"\n**✗ {res.name}**\n```\n{res.error}\n```")
+        if res.outcome is Outcome.FAILED:
+            lines.append(f"\n**✗ {res.name}**\n```\n{res.message}\n```")
+        elif res.outcome is Outcome.NO_SPEECH:
+            lines.append(f"\n**⚠ {res.name}**: " + res.message.replace("\n", " "))
         elif res.transcript is not None and res.transcript.notes:
             lines.append(f"\n**{res.name}**: " + " ".join(res.transcript.notes))
     return "\n".join(lines)
+
+
+def recording_name(path: Path) -> str:
+    """A recording's name for the page and its downloads: ``recording-20261201-181502.wav`` (when it was made)."""
+    made = dt.datetime.fromtimestamp(path.stat().st_mtime)
+    return f"recording-{made:%Y%m%d-%H%M%S}{path.suffix or '.wav'}"
+
+
+NO_AUDIO = "No audio: add an audio file or record with the microphone, then press Transcribe."
+
+
+def refuse_without_audio(files: list[str] | None, recording: str | None) -> str:
+    """The page's first step: without audio, a "No audio" warning and nothing else (no job, the outputs keep the
+    last results, no traceback in the log); with audio, a token naming the request to ``follow_status``.
+
+    (Gradio 6.31 heads its toasts with their type; ``title`` is passed for the versions that show it.)
+    """
+    if not files and not recording:
+        gr.Warning(NO_AUDIO, title="No audio")
+        raise gr.Error(NO_AUDIO, title="No audio", visible=False, print_exception=False)  # stops what follows
+    return uuid.uuid4().hex
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -278,7 +371,10 @@ def messages_md(results: list[FileResult], model_name: str) -> str:
 
 
 class TranscribeHandler:
-    """Runs one transcription request; the models folder and the exports folder are fixed at start."""
+    """Runs one transcription request; the models folder and the exports folder are fixed at start.
+
+    ``jobs`` is the server's one-job-at-a-time line, shared with the API (default: a line of its own).
+    """
 
     def __init__(
         self,
@@ -286,12 +382,15 @@ class TranscribeHandler:
         exports_root: Path,
         keep_exports_s: float = DELETE_CACHE[1],
         policy: LongAudioPolicy | None = None,
+        jobs: JobQueue | None = None,
     ):
         self.store = store
         self.policy = policy
         self.exports_root = exports_root
         self.keep_exports_s = keep_exports_s
-        self._job_ids = itertools.count(1)
+        self.jobs = jobs or JobQueue()
+        self._finished: dict[str, float] = {}  # request tokens whose job has ended (for follow_status)
+        self._finished_lock = threading.Lock()
 
     def __call__(
         self,
@@ -300,10 +399,11 @@ class TranscribeHandler:
         model_key: str,
         identify_speakers: bool = False,
         speaker_count: str = "auto",
+        token: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
     ) -> tuple[str, dict, list[str], list[list], str]:
         """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages."""
-        return self.transcribe(files, recording, model_key, identify_speakers, speaker_count, progress)[:5]
+        return self.transcribe(files, recording, model_key, identify_speakers, speaker_count, token, progress)[:5]
 
     def transcribe(
         self,
@@ -312,40 +412,64 @@ class TranscribeHandler:
         model_key: str,
         identify_speakers: bool = False,
         speaker_count: str = "auto",
+        token: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
         """What ``__call__`` returns, and the results themselves (the page keeps them to rename speakers).
 
-        Logs one line when the job starts and one when it ends, with ``time.monotonic()`` (the queue's one-job-at-
-        a-time rule can be checked from the log).
+        Runs when the server's job line (``jobs``) gives it its turn, which logs the job's start and end.
+        ``token`` (from ``refuse_without_audio``) is marked finished at the end.
         """
-        job = next(self._job_ids)
-        started = time.monotonic()
         count = len(files or []) + bool(recording)
-        log.info("job %d start t=%.6f files=%d model=%s", job, started, count, model_key)
+
+        def waiting() -> None:
+            progress(0.0, desc="Waiting for the transcription before this one…")
+
         try:
-            return self._run(files, recording, model_key, progress, identify_speakers, speaker_count)
+            with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting):
+                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count)
         finally:
-            ended = time.monotonic()
-            log.info("job %d end t=%.6f (%.2f s)", job, ended, ended - started)
+            if token is not None:
+                ended = time.monotonic()
+                with self._finished_lock:
+                    self._finished = {t: at for t, at in self._finished.items() if ended - at < FOLLOW_MAX_S}
+                    self._finished[token] = ended
+
+    def finished(self, token: str) -> bool:
+        """Whether the job of the request ``token`` has ended."""
+        with self._finished_lock:
+            return token in self._finished
+
+    def follow_status(self, token: str | None) -> Iterator[str]:
+        """The model-status box, redrawn each time a model's state changes (a load starts, ends or fails), until
+        the job of request ``token`` has ended: the box never lags the progress."""
+        seen, deadline = -1, time.monotonic() + FOLLOW_MAX_S
+        while time.monotonic() < deadline:
+            version = self.store.wait_for_change(seen, timeout=0.5)
+            if version != seen:
+                seen = version
+                yield status_md(self.store)
+            if token is None or self.finished(token):
+                yield status_md(self.store)
+                return
 
     def _run(
         self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress,
         identify_speakers: bool = False, speaker_count: str = "auto",
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:  # fmt: skip
+        if not files and not recording:  # the page refuses this before; an API caller gets an error
+            raise gr.Error(NO_AUDIO, title="No audio", print_exception=False)
         paths = [str(f) for f in files or []] + ([str(recording)] if recording else [])
-        if not paths:
-            raise gr.Error("Add an audio file or record with the microphone, then press Transcribe.", title="No audio")
         try:
             spec = get_transcription_spec(model_key)
             options = speakers.speaker_options(identify_speakers, speaker_count)
         except AppError as exc:
-            raise gr.Error(str(exc), title="Unknown model") from None
+            raise gr.Error(str(exc), title="Unknown model", print_exception=False) from None
         except ValueError as exc:
-            raise gr.Error(f"Number of speakers: {exc}.", title="Speakers") from None
-        names = [Path(p).name for p in files or []] + (["microphone recording"] if recording else [])
+            raise gr.Error(f"Number of speakers: {exc}.", title="Speakers", print_exception=False) from None
+        names = [Path(p).name for p in files or []] + ([recording_name(Path(recording))] if recording else [])
         if problem := self._model_problem(spec.key):
-            gr.Warning(f"{spec.display_name} is not available. See the messages below the transcript.")
+            gr.Warning(f"{spec.display_name} is not available. See the messages below the button.")
             not_done = [FileResult(Path(name), name, error="model not available") for name in names]
             message = f"✗ {spec.display_name} is not available; nothing was transcribed.\n```\n{problem}\n```"
             return "", segment_rows([]), [], stats_rows(not_done), message, not_done
@@ -354,25 +478,39 @@ class TranscribeHandler:
             gr.Warning("Speakers cannot be identified: the speaker model is not available. Transcribing without.")
             options = None
         progress(0.0, desc=f"Starting {spec.display_name}…")
+        run_dir = self._new_exports_dir()
         results = transcribe_files(
             paths,
             spec.key,
-            self._new_exports_dir(),
+            run_dir,
             store=self.store,
             policy=self.policy,
             names=names,
             progress=lambda fraction, message: progress(fraction, desc=message),
             speakers=options,
         )
-        failed = [res.name for res in results if not res.ok]
+        failed = [res.name for res in results if res.outcome is Outcome.FAILED]
+        silent = [res.name for res in results if res.outcome is Outcome.NO_SPEECH]
         if failed:
-            gr.Warning(f"Not transcribed: {', '.join(failed)}. See the messages below the transcript.")
-        downloads = [str(p) for res in results for p in res.outputs.values()]
+            gr.Warning(f"Not transcribed: {', '.join(failed)}. See the messages below the button.")
+        if silent:
+            gr.Warning(f"No speech recognised in {', '.join(silent)}. See the messages below the button.",
+                       title="No speech")
         messages = messages_md(results, spec.display_name)
         if speaker_problem:
             messages += "\n\n**⚠ Speakers were not identified:** the speaker model is not available.\n```\n"
             messages += f"{speaker_problem}\n```"
+        downloads = self.downloads(results, run_dir)
         return transcript_text(results), segment_rows(results), downloads, stats_rows(results), messages, results
+
+    @staticmethod
+    def downloads(results: list[FileResult], run_dir: Path) -> list[str]:
+        """Every written file, after one ZIP holding them all (when there is more than one)."""
+        files = [p for res in results for p in res.outputs.values()]
+        if len(files) < 2:
+            return [str(p) for p in files]
+        archive = write_zip(files, run_dir / f"transcripts-{dt.datetime.now():%Y%m%d-%H%M%S}.zip")
+        return [str(archive), *(str(p) for p in files)]
 
     def _model_problem(self, key: str) -> str | None:
         """Why the model cannot be used now (its files were removed or damaged), or None.
@@ -407,10 +545,11 @@ class TranscribeHandler:
 
 def build_inputs(
     store: ModelStore, default_model: str
-) -> tuple[gr.File, gr.Audio, gr.Radio, gr.Markdown, gr.Button, speakers.SpeakerControls]:
-    """Upload, microphone, model selector, speaker options, model status and the Transcribe button."""
+) -> tuple[gr.File, gr.Audio, gr.Radio, speakers.SpeakerControls, gr.Button]:
+    """Upload, microphone, model selector, speaker options and the Transcribe button."""
     files = gr.File(
-        label="Audio files", file_count="multiple", file_types=AUDIO_FILE_TYPES, type="filepath", elem_id="audio-files"
+        label="Audio files", file_count="multiple", file_types=AUDIO_FILE_TYPES, type="filepath", height=150,
+        elem_id="audio-files",
     )
     recording = gr.Audio(
         label="…or record with the microphone", sources=["microphone"], type="filepath", elem_id="recording"
@@ -418,71 +557,90 @@ def build_inputs(
     model = gr.Radio(model_choices(store), value=default_model, label="Model", elem_id="model")
     speaker_controls = speakers.build_controls(store)
     button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
-    status = gr.Markdown(status_md(store), elem_id="model-status")
-    return files, recording, model, status, button, speaker_controls
+    return files, recording, model, speaker_controls, button
 
 
-def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe, gr.Markdown]:
-    """Transcript, segments table, downloads, per-file statistics and messages."""
+def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
+    """Transcript, segments table, downloads and per-file statistics."""
     text = gr.Textbox(label="Transcript", lines=12, max_lines=30, buttons=["copy"], elem_id="transcript")
-    messages = gr.Markdown(label="Messages", elem_id="messages")
     segments = gr.Dataframe(
-        headers=SEGMENT_HEADERS, datatype=["str", "number", "number", "str", "str"], label="Segments",
+        headers=SEGMENT_HEADERS, datatype=["str", "str", "str", "str", "str"], label="Segments",
         interactive=False, wrap=True, max_height=400, column_widths=SEGMENT_WIDTHS, elem_id="segments",
     )
-    downloads = gr.File(label="Downloads (TXT, SRT, VTT, JSON, CSV; RTTM with speakers)", file_count="multiple",
-                        interactive=False,
-                        elem_id="downloads")
-    stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, elem_id="stats")
-    return text, segments, downloads, stats, messages
+    downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV; RTTM with "
+                        "speakers)",
+                        file_count="multiple", interactive=False, height=260, elem_id="downloads")
+    stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, wrap=True,
+                         column_widths=["24%", "18%", "16%", "20%", "22%"], elem_id="stats")
+    return text, segments, downloads, stats
 
 
-def build_accordions(models_dir: Path, policy: LongAudioPolicy) -> None:
+def build_accordions(models_dir: Path, policy: LongAudioPolicy, precision: Precision) -> None:
     """How to Use, Privacy & Performance, Model Information."""
     with gr.Accordion("How to Use", open=False):
         gr.Markdown(how_to_use_md(models_dir))
     with gr.Accordion("Privacy & Performance", open=False):
         gr.Markdown(PRIVACY_MD)
     with gr.Accordion("Model Information", open=False):
-        gr.Markdown(model_info_md(models_dir, policy))
+        gr.Markdown(model_info_md(models_dir, policy, precision))
 
 
-def build_app(settings: Settings, store: ModelStore, exports_root: Path | None = None) -> gr.Blocks:
-    """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time).
+def build_app(
+    settings: Settings, store: ModelStore, exports_root: Path | None = None, jobs: JobQueue | None = None
+) -> gr.Blocks:
+    """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time; with
+    ``jobs``, one at a time together with whatever else shares that line, such as the API).
 
-    API: ``/transcribe`` (files, recording, model key → transcript, segments, downloads, statistics, messages)
-    and ``/model_status`` (→ the model-status Markdown).
+    API: ``/transcribe`` (files, recording, model key, identify speakers, number of speakers → transcript,
+    segments, downloads, statistics, messages), ``/rename_speakers`` (the speaker-names table → transcript,
+    segments, downloads, timeline) and ``/model_status`` (→ the model-status Markdown).
     """
     if exports_root is None:
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
-    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio)
-    speaker_handlers = speakers.SpeakerHandlers(handler._new_exports_dir, transcript_text, segment_rows, SEGMENT_WIDTHS)
+    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs)
+    speaker_handlers = speakers.SpeakerHandlers(
+        handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
+    )
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
         gr.Markdown(header_md(models_dir), elem_id="app-header")
-        with gr.Row():
-            with gr.Column(scale=2):
-                files, recording, model, status, button, speaker_controls = build_inputs(store, settings.default_model)
-            with gr.Column(scale=3):
+        if notice := device_notice_md(store):
+            gr.Markdown(notice, elem_id="device-notice")
+        token = gr.State()
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                files, recording, model, speaker_controls, button = build_inputs(store, settings.default_model)
+                messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")
+                status = gr.Markdown(status_md(store), elem_id="model-status")
+            with gr.Column(scale=3, min_width=320):
                 speaker_view = speakers.build_view()  # the speaker timeline, above the transcript
-                text, segments, downloads, stats, messages = build_outputs()
-        build_accordions(models_dir, settings.long_audio)
-        button.click(
+                text, segments, downloads, stats = build_outputs()
+        build_accordions(models_dir, settings.long_audio, settings.precision)
+
+        # A request without audio is refused before anything runs, so the outputs keep the last results.
+        checked = button.click(refuse_without_audio, inputs=[files, recording], outputs=token,
+                               concurrency_limit=None, show_progress="hidden", api_visibility="private")
+        checked = checked.success(lambda: "", outputs=messages, queue=False, show_progress="hidden",
+                                  api_visibility="private")  # the progress bar is drawn over the emptied messages
+        checked.success(
             handler.transcribe,
-            inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count],
+            inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token],
             outputs=[text, segments, downloads, stats, messages, speaker_view.state],
             api_name="transcribe",
             api_description="Transcribe audio files (and/or a recording) with a local model; optionally identify "
             "the speakers (identify_speakers, speaker_count: auto or 1-4).",
             concurrency_limit="default",  # the queue's default: one job at a time
+            show_progress_on=messages,  # one progress bar, right below the button
         ).then(
             speaker_handlers.show, inputs=speaker_view.state,
             outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
         )  # fmt: skip
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
+        checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
+                        show_progress="hidden", api_visibility="private")
 
         def model_status() -> str:
             """Each model's local path and state: not installed, not loaded, loading…, ready on GPU/CPU."""

@@ -176,11 +176,12 @@ class SpeakerHandlers:
     def __init__(
         self,
         new_exports_dir: Callable[[], Path],
+        downloads: Callable[[list[FileResult], Path], list[str]],
         text: Callable[[list[FileResult]], str],
         segments: Callable[[list[FileResult]], dict],
         segment_widths: list[str],
     ):
-        self.new_exports_dir, self.text, self.segments = new_exports_dir, text, segments
+        self.new_exports_dir, self.downloads, self.text, self.segments = new_exports_dir, downloads, text, segments
         self.segment_widths = segment_widths  # the segments table's column widths without a Speaker column
 
     def show(self, results: list[FileResult] | None) -> tuple[dict, str, list[list[str]], dict]:
@@ -200,8 +201,7 @@ class SpeakerHandlers:
         given = {(str(f), str(s)): str(n) for f, s, n in _rows(names)}
         out_dir = self.new_exports_dir()
         renamed = [self._renamed(res, given, out_dir) for res in results]
-        downloads = [str(p) for res in renamed for p in res.outputs.values()]
-        return self.text(renamed), self.segments(renamed), downloads, timeline_html(renamed)
+        return self.text(renamed), self.segments(renamed), self.downloads(renamed, out_dir), timeline_html(renamed)
 
     @staticmethod
     def _renamed(res: FileResult, given: dict[tuple[str, str], str], out_dir: Path) -> FileResult:

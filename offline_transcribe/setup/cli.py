@@ -30,14 +30,16 @@ from filelock import FileLock, Timeout
 
 from .. import offline
 from ..config import PROJECT_DIR, resolve_models_dir
+from ..devices import gpu_check, nvidia_driver, torch_build
 from ..errors import ModelFilesInvalidError, SetupError
 from ..models.files import (
     check_local_models,
     check_model,
     format_problems,
+    installed_keys,
     manifest_path,
-    models_dir_option,
     read_manifest,
+    start_command,
     write_manifest,
 )
 from ..models.registry import MODELS, ModelSpec, required_keys
@@ -170,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = args.only or (keys_to_verify(root) if args.verify else required_keys())
     if args.verify and not root.is_dir():
         return verify(root, keys)
+    if not args.verify:
+        say(gpu_check(torch_build(), nvidia_driver()))  # before any download: is there a GPU, and what it means
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                     "add --force to fetch fresh files instead.")
                 return 1
             say("Every new model loaded successfully.")
-        say(f"Done. Start the app with: python transcribe_ui.py{models_dir_option(root)}")
+        say(f"Done. Start the app with: {start_command(root, installed_keys(root))}")
         return 0
     finally:
         with contextlib.suppress(Exception):

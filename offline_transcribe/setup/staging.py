@@ -19,7 +19,7 @@ from ..errors import SetupError
 from ..models.files import fsync_dir, read_manifest, sha256_file, verify_content, write_manifest
 from ..models.registry import ModelSpec
 
-SPACE_MARGIN = 256 << 20  # keep this much free beyond what the files need
+SPACE_MARGIN = 256_000_000  # keep this much free beyond what the files need
 
 
 @dataclass
@@ -50,12 +50,11 @@ def say(message: str) -> None:
 
 
 def human(n: float) -> str:
-    """Bytes as a short human figure."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} GB"
+    """Bytes as a short figure in decimal units, as disks and downloads count them: ``1.5 MB``, ``4.8 GB``."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
 
 
 def nemo_version() -> str:
