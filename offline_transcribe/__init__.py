@@ -18,6 +18,7 @@ enable_offline_mode()
 
 # isort: split
 from .config import LongAudioPolicy, Settings  # noqa: E402
+from .diarize import DiarizationPolicy, SpeakerOptions  # noqa: E402
 from .errors import (  # noqa: E402
     AppError,
     AudioDecodeError,
@@ -32,7 +33,7 @@ from .errors import (  # noqa: E402
 )
 from .models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec  # noqa: E402
 from .models.store import LoadedModel, ModelStore  # noqa: E402
-from .types import ModelState, ModelStatus, Segment, Transcript, Word  # noqa: E402
+from .types import ModelState, ModelStatus, Segment, SpeakerTurn, Transcript, Word  # noqa: E402
 
 __version__ = "0.2.0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "AppError",
     "AudioDecodeError",
     "AudioTooLongError",
+    "DiarizationPolicy",
     "GpuOutOfMemoryError",
     "LoadedModel",
     "LocalModelError",
@@ -56,6 +58,8 @@ __all__ = [
     "Segment",
     "Settings",
     "SetupError",
+    "SpeakerOptions",
+    "SpeakerTurn",
     "Transcript",
     "UnknownModelError",
     "Word",

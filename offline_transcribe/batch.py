@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import LongAudioPolicy
+from .diarize import SpeakerOptions
 from .errors import AppError, FileMissingError, LocalModelError, UnexpectedError
-from .exports import EXPORT_FORMATS, safe_stem, write_exports
+from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, safe_stem, write_exports
 from .models.registry import MODELS
 from .models.store import ModelStore
 from .transcribe import transcribe_file
@@ -87,7 +88,7 @@ def parse_formats(value: str) -> tuple[str, ...]:
     names = [v.strip().lower().lstrip(".") for v in value.split(",") if v.strip()]
     if not names or names == ["all"]:
         return EXPORT_FORMATS
-    unknown = [n for n in names if n not in EXPORT_FORMATS]
+    unknown = [n for n in names if n not in EXPORT_FORMATS + SPEAKER_FORMATS]
     if unknown:
         raise ValueError(f"unknown format {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)} or all")
     return tuple(dict.fromkeys(names))
@@ -128,6 +129,7 @@ def transcribe_files(
     policy: LongAudioPolicy | None = None,
     on_start: Callable[[int, FileResult], None] | None = None,
     on_done: Callable[[FileResult], None] | None = None,
+    speakers: SpeakerOptions | None = None,
 ) -> list[FileResult]:
     """Transcribe each file in turn and write its exports to ``out_dir``; one bad file never stops the others.
 
@@ -135,7 +137,8 @@ def transcribe_files(
     (``AppError``) are kept as they are; anything else is logged with its traceback and reported briefly.
     When the model itself cannot be loaded the remaining files are not attempted (they would fail the same way).
     A file with no speech recognised gets no outputs. ``on_start`` is called with each file's index and result
-    before it begins, ``on_done`` with its result as soon as it is finished.
+    before it begins, ``on_done`` with its result as soon as it is finished. With ``speakers`` the speakers are
+    identified too (and an RTTM file is written beside the others).
     """
     names = list(names) if names is not None else [Path(p).name for p in paths]
     results = [FileResult(Path(p), n) for p, n in zip(paths, names, strict=True)]
@@ -152,7 +155,7 @@ def transcribe_files(
             on_start(i, res)
         report(0.0, "starting")
         try:
-            res.transcript = _transcribe_one(res, model_key, store, report, policy)
+            res.transcript = _transcribe_one(res, model_key, store, report, policy, speakers)
             if res.outcome is Outcome.DONE:
                 res.outputs = _write_outputs(res, out_dir, stems[i], formats)
         except LocalModelError as exc:  # the model itself: every other file would fail the same way
@@ -172,13 +175,14 @@ def transcribe_files(
 
 
 def _transcribe_one(
-    res: FileResult, model_key: str, store: ModelStore, report: Progress, policy: LongAudioPolicy | None
-) -> Transcript:
+    res: FileResult, model_key: str, store: ModelStore, report: Progress, policy: LongAudioPolicy | None,
+    speakers: SpeakerOptions | None = None,
+) -> Transcript:  # fmt: skip
     """``transcribe_file`` with anything that is not an ``AppError`` logged and turned into one."""
     if not res.path.is_file():
         raise FileMissingError(f"'{res.name}' was not found: {res.path}")
     try:
-        return transcribe_file(res.path, model_key, store=store, progress=report, policy=policy)
+        return transcribe_file(res.path, model_key, store=store, progress=report, policy=policy, speakers=speakers)
     except AppError:
         raise
     except Exception as exc:

@@ -8,6 +8,7 @@ live transcription.
     ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | python transcribe_ui.py --live -
     python transcribe_ui.py --transcribe talk.mp3 --ask "What are the action items?"   # and talk.answers.md
     python transcribe_ui.py --transcript out/talk.json --ask summary                  # a transcript made before
+    python transcribe_ui.py --transcribe interview.m4a --speakers 2 --format srt,json   # who said what
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -33,11 +34,12 @@ from typing import TextIO
 from .ask import headless as ask_headless
 from .batch import FileResult, Outcome, output_stems, parse_formats, planned_outputs, summary_line, transcribe_files
 from .config import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, LiveOptions, Settings, parse_size
+from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
-from .exports import EXPORT_FORMATS
+from .exports import EXPORT_FORMATS, SPEAKER_FORMATS
 from .logs import configure_logging
 from .models.files import start_command
-from .models.registry import DEFAULT_MODEL, MODELS
+from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
 
 log = logging.getLogger("transcribe.ui")
@@ -56,6 +58,8 @@ def parse_model_keys(value: str) -> tuple[str, ...]:
     unknown = [k for k in keys if k not in MODELS]
     if not keys or unknown:
         raise ValueError(f"unknown model {', '.join(unknown) or repr(value)}; choose from {', '.join(MODELS)}")
+    if not set(keys) & set(transcription_models()):
+        raise ValueError(f"name a model that transcribes too ({', '.join(transcription_models())})")
     return keys
 
 
@@ -77,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--half", action="store_true", help=argparse.SUPPRESS)  # deprecated: bfloat16 is the default
     p.add_argument("--unload-after", type=float, metavar="MINUTES",
                    help="unload a model from memory after this many minutes without use (default: keep it)")
-    p.add_argument("--model", choices=list(MODELS),
+    p.add_argument("--model", choices=list(transcription_models()),
                    help=f"default model on the page; the model for --transcribe (default: {DEFAULT_MODEL}, or the "
                    "first of --only)")
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help=f"largest upload (default: {MAX_FILE_SIZE})")
@@ -106,6 +110,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "action-items, questions; again for more questions (answers in <name>.answers.md)")
     headless.add_argument("--transcript", nargs="+", metavar="JSON",
                           help="ask --ask about transcripts the app wrote before (their .json) instead of transcribing")
+    headless.add_argument("--speakers", nargs="?", const="auto", metavar="N|auto",
+                          help=f"identify the speakers (1 to {MAX_SPEAKERS}, or auto: the default); needs the speaker "
+                          f"model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
     args = p.parse_args(argv)
     if args.transcript and (not args.ask or args.transcribe):
         p.error("--transcript JSON... needs --ask QUESTION, and not --transcribe (ask about a transcript made before, "
@@ -114,13 +121,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--ask applies only with --transcribe FILE... or --transcript JSON...")
     if args.transcript and args.format is not None:
         p.error("--format applies only with --transcribe FILE... (the answers about a --transcript are Markdown)")
+    if args.transcript and args.speakers is not None:
+        p.error("--speakers applies only with --transcribe FILE... (a --transcript keeps the speakers it has)")
     if not args.transcribe and not args.transcript:
         given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
-                                          ("--overwrite", args.overwrite or None)) if value is not None]
+                                          ("--overwrite", args.overwrite or None),
+                                          ("--speakers", args.speakers)) if value is not None]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
             p.error(f"{' and '.join(given)} {verb} only with --transcribe FILE...; without it the command starts the "
                     "page (add --transcribe and the files to transcribe them here)")
+    try:
+        args.speaker_options = SpeakerOptions.parse(args.speakers) if args.speakers is not None else None
+    except ValueError as exc:
+        p.error(f"--speakers: {exc}")
     try:
         args.formats = parse_formats(args.format or "txt")
     except ValueError as exc:
@@ -161,7 +175,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         share=args.share,
         preload=args.preload,
         precision="float32" if args.float32 else "half" if args.half else "auto",
-        default_model=args.model or (args.only[0] if args.only else None),
+        default_model=args.model or next((k for k in args.only if k in transcription_models()), None),
         only_models=args.only,
         max_file_size=args.max_file_size,
         unload_after_s=args.unload_after * 60 if args.unload_after is not None else None,
@@ -230,23 +244,26 @@ def libraries_quiet(verbose: bool):
 
 def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
-    overwrite: bool = False, verbose: bool = False, questions: Sequence[str] = (),
+    overwrite: bool = False, verbose: bool = False, speakers: SpeakerOptions | None = None,
+    questions: Sequence[str] = (),
 ) -> int:
     """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
 
-    With ``questions`` (``--ask``), each transcript is then asked them and the answers are written beside it.
-    stdout holds the result lines (and the answers) only.
+    With ``speakers`` the speakers are identified too (the speaker model is checked first, with the other). With
+    ``questions`` (``--ask``), each transcript is then asked them and the answers are written beside it. stdout
+    holds the result lines (and the answers) only.
     """
     try:
-        store.validate([model_key])
+        store.validate([model_key, *([DIARIZER] if speakers is not None else [])])
     except AppError as exc:
         print(str(exc))
         return EXIT_FAILED
     if questions and not ask_headless.check_llm(store, sys.stdout):
         return EXIT_FAILED
     names = [Path(f).name for f in files]
+    written = [*formats, *(SPEAKER_FORMATS if speakers is not None else ())]
     answers = [ask_headless.answers_path(output_dir, stem) for stem in output_stems(names)] if questions else []
-    existing = [path for path in [*planned_outputs(names, output_dir, formats), *answers] if path.exists()]
+    existing = [path for path in [*planned_outputs(names, output_dir, written), *answers] if path.exists()]
     if existing and not overwrite:
         shown = "\n".join(f"  {path}" for path in existing[:10]) + ("\n  …" if len(existing) > 10 else "")
         print(f"Nothing transcribed: these output files already exist:\n{shown}\n"
@@ -260,7 +277,7 @@ def run_batch(
     with libraries_quiet(verbose) as out:
         terminal = TerminalProgress(len(files), out=out)
         results = transcribe_files(
-            files, model_key, output_dir, store=store, formats=formats,
+            files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
             progress=terminal, on_start=terminal.start, on_done=terminal.done,
         )
         pairs = zip(results, answers, strict=False)  # no answers without questions
@@ -300,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     store = ModelStore.from_settings(settings)
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
-                         overwrite=args.overwrite, verbose=args.verbose, questions=args.ask or ())
+                         overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options,
+                         questions=args.ask or ())
     if args.live:
         from .live.headless import run_live
 

@@ -17,8 +17,9 @@ from .audio import SAMPLE_RATE, audio_duration, is_silent, load_audio
 from .backends import get_backend
 from .config import LongAudioPolicy
 from .devices import free_accelerator_memory, gpu_memory_watch, is_out_of_memory
+from .diarize import SpeakerOptions, pipeline
 from .errors import GpuOutOfMemoryError
-from .models.registry import DEFAULT_MODEL, get_spec
+from .models.registry import DEFAULT_MODEL, get_transcription_spec
 from .models.store import ModelStore
 from .paragraphs import paragraph_text
 from .progress import Estimate
@@ -37,9 +38,11 @@ def transcribe_file(
     policy: LongAudioPolicy | None = None,
     progress: Progress | None = None,
     max_seconds: float | None = None,
+    speakers: SpeakerOptions | None = None,
 ) -> Transcript:
     """Decode an audio or video file and transcribe it with the model ``model`` of ``store``.
 
+    With ``speakers`` the store's diarizer identifies who speaks (``offline_transcribe.diarize``).
     Raises ``AppError`` subclasses with a message for the user: unreadable or too-long audio,
     missing or damaged model files, GPU out of memory.
     """
@@ -48,8 +51,9 @@ def transcribe_file(
     progress(0.0, f"Decoding {Path(path).name}")
     audio = load_audio(path, SAMPLE_RATE, max_seconds=max_seconds)
     return transcribe_audio(
-        audio, model, store=store, policy=policy, progress=progress, source=Path(path).name, started=started
-    )
+        audio, model, store=store, policy=policy, progress=progress, source=Path(path).name, started=started,
+        speakers=speakers,
+    )  # fmt: skip
 
 
 def transcribe_audio(
@@ -61,27 +65,33 @@ def transcribe_audio(
     progress: Progress | None = None,
     source: str = "",
     started: float | None = None,
+    speakers: SpeakerOptions | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 audio with the model ``model`` of ``store``.
 
     ``started`` (``time.perf_counter()``) counts earlier work, such as decoding, into the processing time.
+    With ``speakers``, speakers are identified first and every segment and word gets its speaker.
     """
     progress = progress or _noop
     policy = policy or LongAudioPolicy()
-    spec = get_spec(model)
+    spec = get_transcription_spec(model)
     backend = get_backend(spec.backend)
     started = started if started is not None else time.perf_counter()
     duration = audio_duration(audio)
     notes: list[str] = []
     device, peak_mb = "—", None
     segments: list[Segment] = []
+    diarization, speaker_info = None, {}
     if is_silent(audio):
         notes.append("No speech found: the audio is silent.")
     else:
+        if speakers is not None:
+            diarization = pipeline.identify_speakers(store, audio, speakers, progress, notes)
+        first = 0.02 if diarization is None else pipeline.DIARIZE_SHARE  # of the bar: the transcription's start
         load_started = time.perf_counter()
         if not store.status(model).ready:
-            with Estimate(progress, 0.02, 0.02, None) as loading:
-                loading(0.02, f"Loading {spec.display_name} (first use)")
+            with Estimate(progress, first, first, None) as loading:
+                loading(first, f"Loading {spec.display_name} (first use)")
                 store.load(model)  # measured apart, so that processing time is the transcription's own
         load_seconds = time.perf_counter() - load_started
         if load_seconds > 0.5:
@@ -89,10 +99,15 @@ def transcribe_audio(
             started += load_seconds
         with store.use(model) as loaded:
             guess = backend.speed_guess.get(loaded.device.split(":")[0], min(backend.speed_guess.values()))
-            speed = loaded.speed or guess  # audio seconds per second, for the progress estimate
-            with gpu_memory_watch(loaded.device) as peak, Estimate(progress, 0.05, 0.95, duration / speed) as run:
+            expected_s = duration / (loaded.speed or guess)  # speed: audio seconds per second
+            with gpu_memory_watch(loaded.device) as peak, Estimate(progress, first + 0.03, 0.95, expected_s) as run:
                 try:
-                    segments = backend.transcribe(loaded.model, audio, policy, run, notes)
+                    if diarization is None:
+                        segments = backend.transcribe(loaded.model, audio, policy, run, notes)
+                    else:
+                        segments = pipeline.transcribe_with_speakers(
+                            backend, loaded.model, audio, diarization, speakers, policy, run, notes
+                        )
                 except Exception as exc:
                     if is_out_of_memory(exc):
                         # The failed frames (and the GPU tensors their locals hold) live as long as the traceback:
@@ -107,6 +122,8 @@ def transcribe_audio(
                     raise
             loaded.record_speed(duration, run.elapsed)
             device, peak_mb = loaded.device_label, peak.get("mb")
+        if diarization is not None:
+            speaker_info = pipeline.speaker_fields(segments, diarization, notes)
     progress(1.0, "Done")
     return Transcript(
         text=paragraph_text(segments),
@@ -120,4 +137,5 @@ def transcribe_audio(
         source=source,
         peak_gpu_memory_mb=peak_mb,
         notes=notes,
+        **speaker_info,
     )

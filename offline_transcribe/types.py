@@ -9,11 +9,16 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass(frozen=True)
 class Word:
-    """One recognised word with its start and end in seconds from the start of the file."""
+    """One recognised word with its start and end in seconds from the start of the file.
+
+    ``speaker`` is the label of who said it (``"Speaker 1"``, or the name given to that speaker) when the
+    speakers were identified, else None.
+    """
 
     text: str
     start: float
     end: float
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -21,13 +26,24 @@ class Segment:
     """A stretch of the transcript with its times in seconds.
 
     ``words`` is empty when the model gives no word times (Canary: its segments are the
-    windows the audio was cut into, so their times are window-level, not word-level).
+    windows the audio was cut into, so their times are window-level, not word-level). ``speaker`` is who
+    speaks in it when the speakers were identified (one speaker per segment), else None.
     """
 
     start: float
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of time in which one speaker talks, as the diarizer found it (turns of two speakers may overlap)."""
+
+    start: float
+    end: float
+    speaker: str
 
 
 @dataclass
@@ -45,6 +61,8 @@ class Transcript:
     source: str = ""  # file name the user gave (no folders)
     peak_gpu_memory_mb: float | None = None
     notes: list[str] = field(default_factory=list)  # e.g. "long audio: local attention"
+    speakers: list[str] = field(default_factory=list)  # speaker labels in order of first speech (when identified)
+    speaker_turns: list[SpeakerTurn] = field(default_factory=list)  # the diarizer's turns (when identified)
 
     @property
     def words(self) -> list[Word]:
@@ -57,7 +75,8 @@ class Transcript:
         return self.processing_time / self.audio_duration if self.audio_duration > 0 else 0.0
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict of everything above, words included; times in seconds rounded to the millisecond."""
+        """A JSON-ready dict of everything above, words included; times in seconds rounded to the millisecond. The
+        speaker fields are there only when the speakers were identified."""
         d = asdict(self)
         for segment in d["segments"]:
             _round_times(segment)
@@ -68,6 +87,12 @@ class Transcript:
         d["real_time_factor"] = round(self.real_time_factor, 6)
         if self.peak_gpu_memory_mb is not None:
             d["peak_gpu_memory_mb"] = round(self.peak_gpu_memory_mb, 1)
+        if not self.speakers:
+            del d["speakers"], d["speaker_turns"]
+            for segment in d["segments"]:
+                del segment["speaker"]
+                for word in segment["words"]:
+                    del word["speaker"]
         return d
 
 

@@ -27,6 +27,9 @@ Test hooks: ``requests`` / ``records`` / ``file_downloads()`` / ``clear_log()`` 
 ``fail_next_download_after = N`` cuts the next file body after N bytes (the client then retries with ``Range``);
 ``corrupt_files`` (paths inside a repo) are served with one byte flipped while the published hashes stay those of
 the true content. ``commit(..., sha=...)`` gives a commit a chosen id (e.g. a revision a registry pins).
+``gated[repo_id] = token`` makes a repo answer only requests that carry ``Authorization: Bearer <token>``, as a
+gated repo does: without a token 401 ``GatedRepo``, with another token 401 "Invalid credentials" (the hub's own
+answers); ``RequestRecord.authorized`` tells whether a request carried the right token (the token is not logged).
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class RequestRecord:
     status: int = 0
     body_bytes: int = 0
     served_file: bool = False  # True once file content (resolve GET, 200 or 206) started being sent
+    authorized: bool = False  # it carried the token of a gated repo
 
 
 class HubError(Exception):
@@ -166,6 +170,7 @@ class FakeHub:
         self.fail_next_download_after: int | None = None
         # Files (paths inside their repo) served with the byte in the middle flipped; metadata stays true.
         self.corrupt_files: set[str] = set()
+        self.gated: dict[str, str] = {}  # repo id -> the token it needs
         self._repos: dict[str, HubRepo] = {}
         self._records: list[RequestRecord] = []
         self._lock = threading.Lock()
@@ -402,6 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query, keep_blank_values=True)
         segments = url.path.split("/")[1:]
         try:
+            self._check_token(hub, segments)
             if segments[:2] == ["api", "models"]:
                 self._api(hub, segments[2:], query, head)
             else:
@@ -418,6 +424,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 raise
             self._send_json(500, {"error": f"fake hub error: {err!r}"}, head)
+
+    def _check_token(self, hub: FakeHub, segments: list[str]) -> None:
+        """A gated repo's answer to a request without its token (see ``FakeHub.gated``)."""
+        parts = segments[2:] if segments[:2] == ["api", "models"] else segments
+        repo_id = "/".join(unquote(p) for p in parts[:2])
+        needed = hub.gated.get(repo_id)
+        if needed is None:
+            return
+        given = self.headers.get("Authorization", "")
+        if given == f"Bearer {needed}":
+            self.record.authorized = True
+            return
+        if not given:
+            raise HubError(401, "GatedRepo", f"Access to model {repo_id} is restricted. You must have access to it "
+                           "and be authenticated to access it. Please log in.")  # fmt: skip
+        raise HubError(401, None, "Invalid credentials in Authorization header")
 
     def _api(self, hub: FakeHub, segments: list[str], query: dict[str, list[str]], head: bool) -> None:
         repo_id, action, rest = _split_repo(segments, ("revision", "tree"))

@@ -347,7 +347,7 @@ def test_gpu_out_of_memory_and_bugs_are_reported_per_file(monkeypatch, tmp_path,
     assert "The GPU ran out of memory while transcribing oom.wav." in messages
     assert "Unexpected error while transcribing 'bug.wav'" in messages and "internal detail" not in messages
     assert sorted(Path(p).name for p in downloads if not p.endswith(".zip")) == sorted(f"ok.{e}" for e in FORMATS)
-    assert "── ok.wav ──" in text and {row[0] for row in segments} == {"ok.wav"}
+    assert "── ok.wav ──" in text and {row[0] for row in segments["data"]} == {"ok.wav"}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The transcript in paragraphs: a new one at a long pause, or at a sentence end once a paragraph runs long."""
+"""The transcript in paragraphs: a new one at a long pause, at a sentence end once a paragraph runs long, and at
+each change of speaker (headed by the speaker)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,13 @@ def test_a_monologue_breaks_at_a_sentence_end_once_it_runs_long():
 
 def test_nothing_said_is_no_paragraph():
     assert paragraphs([]) == [] and paragraph_text([Segment(0, 1, "")]) == ""
+
+
+def test_each_speaker_turn_is_a_paragraph_headed_by_the_speaker():
+    segments = [
+        Segment(0.0, 1.0, "Hello.", speaker="Speaker 1"),
+        Segment(1.2, 2.0, "How are you?", speaker="Speaker 1"),
+        Segment(2.1, 3.0, "Fine.", speaker="Speaker 2"),  # no pause, another speaker: a new paragraph
+        Segment(3.0 + PAUSE_S, 6.0, "Good.", speaker="Speaker 2"),  # the same speaker after a long pause
+    ]
+    assert paragraph_text(segments) == "Speaker 1: Hello. How are you?\n\nSpeaker 2: Fine.\n\nSpeaker 2: Good."

@@ -286,11 +286,11 @@ def test_setup_asks_the_hub_for_the_pinned_commits_only_never_main(
     setup.run()
     output = setup.run("--only", "parakeet-v3")
     assert f"revision {V3.revision}" in output and "parakeet-v3: installed" in output
-    assert requested_revisions(hub) == {spec.revision for spec in MODELS.values()} | {CANARY.llm_revision}
+    assert requested_revisions(hub) == {PARAKEET.revision, CANARY.revision, V3.revision, CANARY.llm_revision}
     assert "main" not in requested_revisions(hub)
     assert hub.file_downloads()[-1] == f"/{V3.repo_id}/resolve/{V3.revision}/{V3.hub_filename}"
     assert manifest_models(setup.models_dir)["parakeet-v3"]["revision"] == V3.revision
-    assert check_local_models(setup.models_dir, list(MODELS), deep=True) == []
+    assert check_local_models(setup.models_dir, ["parakeet", "canary", "parakeet-v3"], deep=True) == []
 
 
 def test_a_pinned_commit_the_hub_does_not_know_fails_setup_saying_so(

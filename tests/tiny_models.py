@@ -8,6 +8,9 @@
   LoRA adapter of non-zero weights, as Canary-Qwen-2.5B's is.
 * ``build_scripted_qwen3(out)``: a tiny Qwen3 whose weights are set (not trained) so that it answers the app's
   prompts with a known thinking block and a known answer, for the LLM mode's tests (``tests/test_ask.py``).
+* ``build_tiny_sortformer(out)``: a Streaming Sortformer ``SortformerEncLabelModel`` (the class of
+  ``diar_streaming_sortformer_4spk-v2``), scaled down, saved as a ``.nemo``. ``sortformer_config`` also gives
+  the full v2 shape for the benchmark.
 
 Weights are otherwise random (seeded); the tests check that files load and code paths run, not what is said.
 """
@@ -327,6 +330,136 @@ def build_tiny_canary(
                     if "lora_B" in name:
                         weight.normal_(0.0, 1.0)
         write_salm_folder(model, out_dir)
+    return model.eval()
+
+
+# The streaming settings of NVIDIA's "very high latency" preset for Streaming Sortformer v2 (30.4 s of latency,
+# the best DER on its model card): what an offline app wants, with memory that stays flat for hours.
+SORTFORMER_OFFLINE_STREAMING = {
+    "chunk_len": 340,
+    "chunk_right_context": 40,
+    "chunk_left_context": 1,
+    "fifo_len": 40,
+    "spkcache_len": 188,
+    "spkcache_update_period": 340,  # NVIDIA lists 300; NeMo raises it to chunk_len (340)
+}
+
+
+def sortformer_config(
+    *,
+    features: int = 80,
+    d_model: int = 96,
+    n_layers: int = 3,
+    n_heads: int = 4,
+    conv_channels: int = 32,
+    tf_d_model: int = 64,
+    tf_layers: int = 2,
+    tf_heads: int = 4,
+    tf_inner: int = 128,
+    dropout: float = 0.0,
+    normalize: str = "NA",
+    streaming: dict | None = None,
+) -> dict:
+    """Config of a Streaming Sortformer (``SortformerEncLabelModel``) shaped like ``diar_streaming_sortformer_4spk-v2``.
+
+    The defaults are the tiny test model; ``SORTFORMER_V2_SHAPE`` gives the real one (17 FastConformer layers of 512,
+    18 Transformer layers of 192, 128 mel features). Features are not normalised per file (``normalize: NA``, what
+    the streaming model computes chunk by chunk) unless ``normalize`` says otherwise, and the streaming settings
+    default to ``SORTFORMER_OFFLINE_STREAMING``.
+    """
+    modules = {
+        "_target_": "nemo.collections.asr.modules.sortformer_modules.SortformerModules",
+        "num_spks": 4,
+        "dropout_rate": dropout,
+        "fc_d_model": d_model,
+        "tf_d_model": tf_d_model,
+        "subsampling_factor": 8,
+        "spkcache_sil_frames_per_spk": 3,
+        "causal_attn_rate": 0.0,
+        "causal_attn_rc": 7,
+        **SORTFORMER_OFFLINE_STREAMING,
+        **(streaming or {}),
+    }
+    return {
+        "sample_rate": 16000,
+        "pil_weight": 0.5,
+        "ats_weight": 0.5,
+        "max_num_of_spks": 4,
+        "streaming_mode": True,
+        "model_defaults": {"fc_d_model": d_model, "tf_d_model": tf_d_model},
+        "preprocessor": {
+            "_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+            "normalize": normalize,
+            "window_size": 0.025,
+            "sample_rate": 16000,
+            "window_stride": 0.01,
+            "window": "hann",
+            "features": features,
+            "n_fft": 512,
+            "frame_splicing": 1,
+            "dither": 1e-5,
+        },
+        "sortformer_modules": modules,
+        "encoder": {
+            "_target_": "nemo.collections.asr.modules.ConformerEncoder",
+            "feat_in": features,
+            "feat_out": -1,
+            "n_layers": n_layers,
+            "d_model": d_model,
+            "subsampling": "dw_striding",
+            "subsampling_factor": 8,
+            "subsampling_conv_channels": conv_channels,
+            "causal_downsampling": False,
+            "ff_expansion_factor": 4,
+            "self_attention_model": "rel_pos",
+            "n_heads": n_heads,
+            "att_context_size": [-1, -1],
+            "att_context_style": "regular",
+            "xscaling": True,
+            "untie_biases": True,
+            "pos_emb_max_len": 5000,
+            "conv_kernel_size": 9,
+            "conv_norm_type": "batch_norm",
+            "dropout": dropout,
+            "dropout_pre_encoder": dropout,
+            "dropout_emb": 0.0,
+            "dropout_att": dropout,
+        },
+        "transformer_encoder": {
+            "_target_": "nemo.collections.asr.modules.transformer.transformer_encoders.TransformerEncoder",
+            "num_layers": tf_layers,
+            "hidden_size": tf_d_model,
+            "inner_size": tf_inner,
+            "num_attention_heads": tf_heads,
+            "attn_score_dropout": dropout,
+            "attn_layer_dropout": dropout,
+            "ffn_dropout": dropout,
+            "hidden_act": "relu",
+            "pre_ln": False,
+            "pre_ln_final_layer_norm": True,
+        },
+        "loss": {"_target_": "nemo.collections.asr.losses.bce_loss.BCELoss", "weight": None, "reduction": "mean"},
+        "optim": None,
+    }
+
+
+SORTFORMER_V2_SHAPE = dict(
+    features=128, d_model=512, n_layers=17, n_heads=8, conv_channels=256,
+    tf_d_model=192, tf_layers=18, tf_heads=8, tf_inner=768,
+)  # fmt: skip
+"""``diar_streaming_sortformer_4spk-v2``'s architecture (NeMo's ``streaming_sortformer_diarizer_4spk-v2.yaml``)."""
+
+
+def build_tiny_sortformer(out: Path, seed: int = 0, **shape):
+    """Build and save a Streaming Sortformer (random weights; tiny unless ``shape`` says otherwise)."""
+    import torch
+    from nemo.collections.asr.models import SortformerEncLabelModel
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(seed)
+    model = SortformerEncLabelModel(cfg=OmegaConf.create(sortformer_config(**shape)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save_to(str(out))
     return model.eval()
 
 

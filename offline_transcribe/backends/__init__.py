@@ -1,7 +1,8 @@
 """How each model family runs: one backend per family, chosen by the name a registry entry gives.
 
 ``nemo_tdt``: NeMo ``ASRModel`` with a TDT decoder (Parakeet-TDT); ``salm``: NeMo speechlm2 ``SALM``
-(Canary-Qwen). A new family is one module here and one line in ``BACKENDS``.
+(Canary-Qwen); ``sortformer``: NeMo's Streaming Sortformer diarizer, which lives with the rest of speaker
+identification in ``offline_transcribe.diarize``. A new family is one module and one line in ``BACKENDS``.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import functools
 import importlib
 
-from .base import Backend, TextLlm
+from .base import Backend, Loader, TextLlm
 
-__all__ = ["BACKENDS", "Backend", "TextLlm", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "Loader", "TextLlm", "get_backend"]
 
 # name -> "module:class", imported on first use (the start-up check needs none of them)
 BACKENDS: dict[str, str] = {
     "nemo_tdt": "offline_transcribe.backends.nemo_tdt:NemoTdtBackend",
     "salm": "offline_transcribe.backends.salm:SalmBackend",
+    "sortformer": "offline_transcribe.diarize.sortformer:SortformerBackend",
 }
 
 

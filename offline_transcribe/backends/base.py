@@ -17,17 +17,14 @@ if TYPE_CHECKING:
     import torch
 
 
-class Backend(Protocol):
-    """A model family: how its stored files become a model, and how that model turns audio into segments.
+class Loader(Protocol):
+    """How a model family's stored files become a model: all the store needs (transcribers and the diarizer).
 
     ``load`` raises the file layer's errors (``ModelFilesInvalidError`` naming the damaged file, ``ModelLoadError``)
-    with the command that fixes them; ``transcribe`` appends what the user should know to ``notes``.
+    with the command that fixes them.
     """
 
     name: str
-    streaming: bool  # it can transcribe audio while it arrives (``StreamingBackend``)
-    word_timestamps: bool  # segments carry their words with times; otherwise segment times only
-    timestamps: str  # what the page says about them: "per word and segment"
     loaded_as: str  # what the page says about how the files become a model
     speed_guess: dict[str, float]  # by device type ("cpu", "cuda"): seconds of audio per second, until one is measured
 
@@ -39,10 +36,34 @@ class Backend(Protocol):
         """Build the model from its files in ``models_dir``, on ``device`` in ``dtype``, in eval mode."""
         ...
 
+
+class Backend(Loader, Protocol):
+    """A transcription model family: a ``Loader``, and how its model turns audio into segments.
+
+    ``transcribe`` and ``transcribe_windows`` append what the user should know to ``notes``.
+    """
+
+    streaming: bool  # it can transcribe audio while it arrives (``StreamingBackend``)
+    word_timestamps: bool  # segments carry their words with times; otherwise segment times only
+    timestamps: str  # what the page says about them: "per word and segment"
+
     def transcribe(
         self, model: Any, audio: np.ndarray, policy: LongAudioPolicy, progress: Progress, notes: list[str]
     ) -> list[Segment]:
         """16 kHz mono float32 ``audio`` to timed segments; ``progress(fraction, message)`` as it goes."""
+        ...
+
+    def transcribe_windows(
+        self,
+        model: Any,
+        audio: np.ndarray,
+        windows: list[tuple[float, float]],
+        policy: LongAudioPolicy,
+        progress: Progress,
+        notes: list[str],
+    ) -> list[Segment]:
+        """One segment for each (start, end) window of ``audio`` (seconds), in order, empty text where nothing was
+        heard: how a family without word times transcribes given stretches, such as one speaker's turns."""
         ...
 
     def long_audio_note(self, policy: LongAudioPolicy) -> str:

@@ -59,7 +59,7 @@ class NemoTdtBackend:
         """``ASRModel.restore_from``'s model, without extracting the archive or initialising weights."""
         import torch
 
-        model = _restore(spec, models_dir, device)
+        model = restore_nemo_file(spec, models_dir, device)
         return model if dtype == torch.float32 else model.to(dtype)
 
     def transcribe(
@@ -91,6 +91,23 @@ class NemoTdtBackend:
 
         return TdtStream(model, context)
 
+    def transcribe_windows(
+        self,
+        model: Any,
+        audio: np.ndarray,
+        windows: list[tuple[float, float]],
+        policy: LongAudioPolicy,
+        progress: Progress,
+        notes: list[str],
+    ) -> list[Segment]:
+        """One segment per window, with its words (each window is one pass: keep them short)."""
+        segments = []
+        for i, (start, end) in enumerate(windows):
+            progress(0.05 + 0.9 * i / max(1, len(windows)), f"Transcribing {clock(start)}–{clock(end)}")
+            words = transcribe_words(model, audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], offset=start)
+            segments.append(Segment(start, end, " ".join(w.text for w in words), tuple(words)))
+        return segments
+
     def long_audio_note(self, policy: LongAudioPolicy) -> str:
         """What happens to long files."""
         return (
@@ -100,7 +117,7 @@ class NemoTdtBackend:
         )
 
 
-def _restore(spec: ModelSpec, root: Path, device: str) -> Any:
+def restore_nemo_file(spec: ModelSpec, root: Path, device: str) -> Any:
     """``nemo_archive.restore_nemo`` with NeMo's exceptions for damaged files turned into the file layer's."""
     path = spec.path(root)
     try:

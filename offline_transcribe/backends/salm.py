@@ -83,6 +83,18 @@ class SalmBackend(SalmTextLlm):
                 f"Canary: {len(windows)} windows of at most {policy.canary_window_s:.0f} s, cut at quiet points."
             )
         notes.append("Timestamps are per window, not per word.")
+        return [s for s in self.transcribe_windows(model, audio, windows, policy, progress, notes) if s.text]
+
+    def transcribe_windows(
+        self,
+        model: Any,
+        audio: np.ndarray,
+        windows: list[tuple[float, float]],
+        policy: LongAudioPolicy,
+        progress: Progress,
+        notes: list[str],
+    ) -> list[Segment]:
+        """One segment per window (at most ``policy.canary_window_s`` each), run in batches."""
         segments: list[Segment] = []
         batch = max(1, policy.canary_batch_size)
         for i in range(0, len(windows), batch):
@@ -91,7 +103,7 @@ class SalmBackend(SalmTextLlm):
             chunks = [audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in group]
             answers = generate(model, chunks, max_new_tokens=int(policy.canary_window_s * 8) + 16)
             segments += [Segment(start, end, text) for (start, end), text in zip(group, answers, strict=True)]
-        return [s for s in segments if s.text]
+        return segments
 
     def long_audio_note(self, policy: LongAudioPolicy) -> str:
         """What happens to long files."""

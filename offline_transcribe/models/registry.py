@@ -16,6 +16,7 @@ from ..config import SETUP_SCRIPT, resolve_models_dir
 from ..errors import UnknownModelError
 
 Storage = Literal["nemo", "folder"]  # one .nemo archive, or a checkpoint folder (SALM.save_pretrained)
+Task = Literal["transcribe", "diarize"]  # what a model is for: turning speech into text, or telling who speaks
 
 # Files a SALM folder needs to load offline: NeMo's wrapper config and weights, the LLM tokenizer
 # at the root, and the LLM config under llm_backbone/ (speechlm2/parts/hf_hub.py).
@@ -53,6 +54,7 @@ class ModelSpec:
     backend: str  # a name in offline_transcribe.backends.BACKENDS
     summary: str
     card: ModelCard
+    task: Task = "transcribe"  # only transcription models are offered as "the model" (page, --model)
     languages: tuple[str, ...] = ("en",)
     required: bool = True  # checked before the page starts; optional models are used when installed
     hub_filename: str = ""  # storage "nemo": the published .nemo file in the repo
@@ -165,9 +167,34 @@ MODELS: dict[str, ModelSpec] = {
                 weights="about 2.5 GB in float32",
             ),
         ),
+        ModelSpec(
+            key="diarizer",
+            display_name="Streaming Sortformer 4spk-v2",
+            repo_id="nvidia/diar_streaming_sortformer_4spk-v2",
+            # Public Hugging Face cache snapshots of this commit hold diar_streaming_sortformer_4spk-v2.nemo
+            # (471,367,680 bytes, sha256 b371afce…83329); its child 5240a64 only adds a GGUF file.
+            revision="6dbf0d69730bfee097056692b86525a0a23b32f9",
+            local_name="diarizer.nemo",
+            storage="nemo",
+            backend="sortformer",
+            hub_filename="diar_streaming_sortformer_4spk-v2.nemo",
+            task="diarize",
+            required=False,
+            languages=(),
+            summary="Tells up to 4 speakers apart (who spoke when), for the transcript's speaker labels.",
+            card=ModelCard(
+                parameters="117 M",
+                architecture="Streaming Sortformer: FastConformer (17 layers) + Transformer (18 layers), 4 speakers",
+                wer="— (a speaker diarizer)",
+                rtfx="—",
+                url="https://huggingface.co/nvidia/diar_streaming_sortformer_4spk-v2",
+                weights="about 0.47 GB in float32",
+            ),
+        ),
     )
 }
 DEFAULT_MODEL = "parakeet"
+DIARIZER = "diarizer"  # the registry key of the model that identifies speakers
 
 
 def get_spec(key: str) -> ModelSpec:
@@ -183,6 +210,25 @@ def llm_specs() -> list[ModelSpec]:
     return [spec for spec in MODELS.values() if spec.llm_name]
 
 
+def get_transcription_spec(key: str) -> ModelSpec:
+    """``get_spec`` for a model that must transcribe (the diarizer, for one, does not)."""
+    spec = get_spec(key)
+    if spec.task != "transcribe":
+        choices = ", ".join(transcription_models())
+        raise UnknownModelError(f"{spec.display_name} ({key!r}) does not transcribe. Choose one of: {choices}.")
+    return spec
+
+
 def required_keys() -> list[str]:
     """The models the app checks before it starts (in registry order)."""
     return [key for key, spec in MODELS.items() if spec.required]
+
+
+def models_for(task: Task) -> dict[str, ModelSpec]:
+    """The registry's models for ``task`` (registry order)."""
+    return {key: spec for key, spec in MODELS.items() if spec.task == task}
+
+
+def transcription_models() -> dict[str, ModelSpec]:
+    """The models that turn speech into text: what the page's selector and ``--model`` offer."""
+    return models_for("transcribe")

@@ -7,7 +7,10 @@ speech-to-text API (Open WebUI, SubtitleEdit, LiteLLM, the ``openai`` SDKs …) 
 
 The work is the app's own: ``transcribe_file`` on the uploaded file, with the server's store (a model loaded for
 the page serves the API too), in the server's one-job-at-a-time line (``jobs.JobQueue``); text, SRT and VTT come
-from ``exports``. Errors come back in OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, with
+from ``exports``. ``diarized_json`` runs the speaker model first (``diarize``) and labels every segment with its
+speaker, ``A``, ``B``… in order of first speech, as OpenAI labels speakers when it is given no names.
+
+Errors come back in OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, with
 the status OpenAI's clients expect (400 bad audio or field, 404 unknown model, 413 too large, 503 model not
 installed, 507 GPU out of memory, 500 anything else), never with a traceback; the server goes on serving.
 Uploads live in a private temporary folder for the length of the request only.
@@ -36,10 +39,11 @@ from starlette.types import Message, Receive
 
 from ..backends import get_backend
 from ..config import Settings
+from ..diarize import SpeakerOptions
 from ..errors import AppError, AudioDecodeError, GpuOutOfMemoryError, LocalModelError, ModelsMissingError
 from ..exports import safe_stem, to_srt, to_txt, to_vtt
 from ..models.files import models_dir_option
-from ..models.registry import MODELS, ModelSpec
+from ..models.registry import DIARIZER, MODELS, ModelSpec, get_spec, transcription_models
 from ..models.store import ModelStore
 from ..transcribe import transcribe_file
 from ..types import Transcript
@@ -49,15 +53,10 @@ log = logging.getLogger("transcribe.api")
 
 API_PREFIX = "/v1"
 WHISPER_ALIAS = "whisper-1"  # what unmodified OpenAI clients send: the default model
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
-# Formats OpenAI defines that need something this server does not make yet. diarized_json (a speaker per
-# segment) comes with diarization: give it a renderer in ``render`` and take it out of here.
-NOT_YET_FORMATS = {
-    "diarized_json": "response_format 'diarized_json' needs speaker labels, which this server does not produce yet. "
-    "Use verbose_json for timed segments.",
-}
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
+SPEAKER_FORMATS = ("diarized_json",)  # formats that need the speaker model
 GRANULARITIES = ("segment", "word")
-STREAM_FORMATS = ("json", "text")
+STREAM_FORMATS = ("json", "text", "diarized_json")
 FORM_OVERHEAD = 1 << 20  # bytes a form may carry besides its file: the other fields and the boundaries
 _TEXT_FORMATS: dict[str, tuple[Callable[[Transcript], str], str]] = {
     "text": (to_txt, "text/plain"),
@@ -129,6 +128,11 @@ class TranscriptionOptions:
     language: str | None = None
     stream: bool = False
 
+    @property
+    def speakers(self) -> SpeakerOptions | None:
+        """The speaker identification the format needs (None: none)."""
+        return SpeakerOptions() if self.response_format in SPEAKER_FORMATS else None
+
 
 def _text_field(form: FormData, name: str) -> str:
     value = form.get(name)
@@ -153,8 +157,6 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
     or list-like value. ``word_timestamps``: whether the model gives word times (``word`` is refused otherwise).
     """
     fmt = _text_field(form, "response_format").lower() or "json"
-    if fmt in NOT_YET_FORMATS:
-        raise ApiError(400, NOT_YET_FORMATS[fmt], param="response_format", code="unsupported_value")
     if fmt not in RESPONSE_FORMATS:
         raise ApiError(400, f"Unknown response_format {fmt!r}: choose one of {', '.join(RESPONSE_FORMATS)}.",
                        param="response_format", code="invalid_value")
@@ -163,7 +165,7 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
     if unknown := sorted(granularities - set(GRANULARITIES)):
         raise ApiError(400, f"Unknown timestamp granularity {', '.join(unknown)}: choose word, segment or both.",
                        param="timestamp_granularities", code="invalid_value")
-    if fmt == "verbose_json" and "word" in granularities and not word_timestamps:
+    if fmt == "verbose_json" and "word" in granularities and not word_timestamps:  # (diarized_json has no words)
         raise ApiError(400, f"{model_name} gives timestamps per window, not per word: ask for segment timestamps, "
                        "or use a Parakeet model for word timestamps.", param="timestamp_granularities",
                        code="unsupported_value")
@@ -257,18 +259,51 @@ def verbose_json(t: Transcript, spec: ModelSpec, options: TranscriptionOptions) 
     return body
 
 
+def openai_speakers(t: Transcript) -> dict[str, str]:
+    """The transcript's speakers as OpenAI names them without known speakers: ``A``, ``B``… (in order of first
+    speech)."""
+    return {label: chr(ord("A") + i) for i, label in enumerate(t.speakers)}
+
+
+def diarized_segments(t: Transcript) -> list[dict[str, Any]]:
+    """OpenAI's diarized segments (``transcript.text.segment``): id, start, end, text and speaker of every segment
+    with text."""
+    names = openai_speakers(t)
+    return [
+        {"type": "transcript.text.segment", "id": f"seg_{i}", "start": _seconds(seg.start), "end": _seconds(seg.end),
+         "text": seg.text.strip(), "speaker": names.get(seg.speaker or "", "A")}
+        for i, seg in enumerate(s for s in t.segments if s.text.strip())
+    ]
+
+
+def diarized_text(t: Transcript) -> str:
+    """The whole transcript as one text, as OpenAI gives it beside the diarized segments (no speaker names)."""
+    return " ".join(seg.text.strip() for seg in t.segments if seg.text.strip())
+
+
+def diarized_json(t: Transcript) -> dict[str, Any]:
+    """OpenAI's diarized_json: task, duration, text and the segments with their speakers."""
+    return {"task": "transcribe", "duration": _seconds(t.audio_duration), "text": diarized_text(t),
+            "segments": diarized_segments(t), "usage": _usage(t)}
+
+
 def render(t: Transcript, spec: ModelSpec, options: TranscriptionOptions) -> Response:
     """The transcript in the requested ``response_format``."""
     if options.response_format == "json":
         return JSONResponse({"text": t.text, "usage": _usage(t)})
     if options.response_format == "verbose_json":
         return JSONResponse(verbose_json(t, spec, options))
+    if options.response_format == "diarized_json":
+        return JSONResponse(diarized_json(t))
     write, media_type = _TEXT_FORMATS[options.response_format]
     return PlainTextResponse(write(t), media_type=media_type)
 
 
-def stream_events(t: Transcript) -> list[dict[str, Any]]:
-    """OpenAI's streaming events: a ``transcript.text.delta`` per segment, then ``transcript.text.done``."""
+def stream_events(t: Transcript, options: TranscriptionOptions | None = None) -> list[dict[str, Any]]:
+    """OpenAI's streaming events: a ``transcript.text.delta`` per segment (for diarized_json a
+    ``transcript.text.segment`` with its speaker), then ``transcript.text.done``."""
+    if options is not None and options.response_format == "diarized_json":
+        return [*diarized_segments(t), {"type": "transcript.text.done", "text": diarized_text(t)}]
     pieces = [seg.text.strip() for seg in t.segments if seg.text.strip()]
     deltas = [{"type": "transcript.text.delta", "delta": (" " if i else "") + text} for i, text in enumerate(pieces)]
     return [*deltas, {"type": "transcript.text.done", "text": t.text}]
@@ -307,7 +342,7 @@ class TranscriptionApi:
     def _installed_entries(self) -> dict[str, dict[str, Any]]:
         """Every installed model by its API name, then the LLM modes of installed models (``canary-qwen-llm``,
         for POST /v1/chat/completions)."""
-        specs = [MODELS[k] for k in self.store.installed()]
+        specs = [MODELS[k] for k in self.store.installed() if k in transcription_models()]  # not the diarizer
         names = [(spec, spec.key) for spec in specs] + [(spec, spec.llm_name) for spec in specs if spec.llm_name]
         return {name: self._model_entry(spec, name) for spec, name in names}
 
@@ -326,7 +361,7 @@ class TranscriptionApi:
     def resolve_model(self, name: str) -> ModelSpec:
         """The model a request names (``whisper-1`` or nothing: the default); 404 unknown, 503 not usable."""
         key = self.settings.default_model if name in {"", WHISPER_ALIAS} else name
-        spec = MODELS.get(key)
+        spec = transcription_models().get(key)
         if spec is None:
             raise ApiError(404, f"The model '{name}' does not exist. Installed here: "
                            f"{', '.join(self.store.installed()) or 'none'} ('{WHISPER_ALIAS}' means "
@@ -356,6 +391,8 @@ class TranscriptionApi:
                                param="file", code="missing_file")
             spec = self.resolve_model(_text_field(form, "model"))
             options = read_options(form, get_backend(spec.backend).word_timestamps, spec.display_name)
+            if options.speakers is not None:
+                self.check_speaker_model()
             if upload.size is not None and upload.size > self.settings.max_file_bytes:
                 raise too_large(self.settings.max_file_bytes)
             with tempfile.TemporaryDirectory(dir=self.upload_root) as folder:  # deleted when the request ends
@@ -366,10 +403,30 @@ class TranscriptionApi:
                     self._api_turn = anyio.CapacityLimiter(1)
                 # One API request at a time waits in the job line, in a worker thread; the others wait here,
                 # in order, without holding a worker thread that the page's own routes need.
-                transcript = await anyio.to_thread.run_sync(self._transcribe, path, spec, limiter=self._api_turn)
+                transcript = await anyio.to_thread.run_sync(
+                    self._transcribe, path, spec, options.speakers, limiter=self._api_turn
+                )
         finally:
             await form.close()
-        return _event_stream(stream_events(transcript)) if options.stream else render(transcript, spec, options)
+        if options.stream:
+            return _event_stream(stream_events(transcript, options))
+        return render(transcript, spec, options)
+
+    def check_speaker_model(self) -> None:
+        """503 naming the setup command when the speaker model (for diarized_json) cannot be used."""
+        spec = get_spec(DIARIZER)
+        if self.store.status(DIARIZER).ready:
+            return
+        try:
+            self.store.validate([DIARIZER])
+        except ModelsMissingError:
+            setup = f"{spec.setup_command()}{models_dir_option(self.store.models_dir)}"
+            raise ApiError(503, f"response_format 'diarized_json' needs the speaker model, {spec.display_name}, "
+                           f"which is not installed: {spec.path(self.store.models_dir)} is missing. Set it up with "
+                           f"`{setup}`, then try again (or use verbose_json for timed segments without speakers).",
+                           param="response_format", code="model_not_installed") from None
+        except LocalModelError as exc:
+            raise ApiError(503, str(exc), param="response_format", code="model_unavailable") from None
 
     async def _read_form(self, request: Request) -> FormData:
         """The multipart form, read with the body limited to ``--max-file-size`` (and the form's other fields)."""
@@ -390,11 +447,12 @@ class TranscriptionApi:
         except ClientDisconnect:
             raise ApiError(400, "The upload stopped before the end of the form.", code="incomplete_form") from None
 
-    def _transcribe(self, path: Path, spec: ModelSpec) -> Transcript:
-        """Transcribe ``path`` in the server's job line (runs in a worker thread)."""
+    def _transcribe(self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None) -> Transcript:
+        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified."""
         with self.jobs.job(files=1, model=spec.key, via="api"):
             try:
-                return transcribe_file(path, spec.key, store=self.store, policy=self.settings.long_audio)
+                return transcribe_file(path, spec.key, store=self.store, policy=self.settings.long_audio,
+                                       speakers=speakers)
             except AppError as exc:
                 raise _error_for(exc) from exc
             except Exception as exc:

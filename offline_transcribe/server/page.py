@@ -31,10 +31,10 @@ from ..devices import CPU_COST, cuda_usable, nvidia_driver, torch_build
 from ..errors import AppError
 from ..exports import write_zip
 from ..models.files import models_dir_option
-from ..models.registry import MODELS, ModelSpec, get_spec, required_keys
+from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
-from . import live
+from . import live, speakers
 from .ask_panel import build_ask_panel
 from .jobs import JobQueue
 
@@ -44,6 +44,9 @@ STATUS_REFRESH_S = 2.0  # the model-status box also redraws at once when a load 
 FOLLOW_MAX_S = 6 * 3600  # a status follower whose job never ran (page closed while queued) gives up after this
 AUDIO_FILE_TYPES = ["audio", "video", ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".mp4"]
 SEGMENT_HEADERS = ["File", "Start", "End", "Text"]
+SEGMENT_WIDTHS = ["22%", "68px", "68px", "auto"]
+SPEAKER_SEGMENT_HEADERS = ["File", "Start", "End", "Speaker", "Text"]  # when speakers were identified
+TRANSCRIBERS = transcription_models()  # the models offered for transcription (not the diarizer)
 STATS_HEADERS = ["File", "Result", "Audio", "Took", "Device"]  # five columns: they fit a phone's width
 READY_MESSAGE = "Add audio, choose a model and press **Transcribe**: the progress shows here."
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
@@ -62,7 +65,7 @@ CSS = """
   #app-header p { font-size: 0.9em; }
   #segments table, #stats table { font-size: 12px; }
 }
-""" + live.CSS
+""" + live.CSS + speakers.CSS
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -99,7 +102,7 @@ def device_notice_md(store: ModelStore) -> str:
 
 
 def _model_summaries() -> str:
-    return "\n".join(f"   - *{spec.display_name}*: {spec.summary}" for spec in MODELS.values())
+    return "\n".join(f"   - *{spec.display_name}*: {spec.summary}" for spec in TRANSCRIBERS.values())
 
 
 def how_to_use_md(models_dir: Path) -> str:
@@ -110,9 +113,14 @@ def how_to_use_md(models_dir: Path) -> str:
    Several files are transcribed one after another.
 2. **Choose a model**:
 {_model_summaries()}
-3. **Press Transcribe.** The bar right below the button follows each file, with the time left.
-4. **Read and download**: the transcript (in paragraphs at long pauses), a table of timed segments, and files in
-   TXT, SRT and VTT (subtitles), JSON (everything, word timings included) and CSV, all of them also as one ZIP.
+3. **Who spoke?** Tick *Identify speakers* (and give the number of speakers, or leave *auto*) to have every
+   segment labelled `Speaker 1`, `Speaker 2`…, with a timeline of who talks when; type names into the speaker
+   table and press *Rename speakers* to rename them in the text and every download. This needs the optional
+   speaker model (`python {SETUP_SCRIPT} --only {DIARIZER}`).
+4. **Press Transcribe.** The bar right below the button follows each file, with the time left.
+5. **Read and download**: the transcript (in paragraphs at long pauses), a table of timed segments, and files in
+   TXT, SRT and VTT (subtitles), JSON (everything, word timings included) and CSV, all of them also as one ZIP
+   (and RTTM, the diarization itself, when the speakers were identified).
    When two files share a name but not the extension (`talk.wav`, `talk.mp3`), their downloads keep it
    (`talk.wav.srt`, `talk.mp3.srt`); recordings are named by the time they were made. The statistics table shows,
    per file, the audio length, the time it took with its real-time factor (RTF), the device and the peak GPU
@@ -161,7 +169,7 @@ PRIVACY_MD = """
 
 def _card_table() -> str:
     """The registry's published figures, one column per model."""
-    specs = list(MODELS.values())
+    specs = list(TRANSCRIBERS.values())
     rows = [
         ("Parameters", [s.card.parameters for s in specs]),
         ("Architecture", [s.card.architecture for s in specs]),
@@ -188,10 +196,10 @@ def _loading_lines(models_dir: Path) -> str:
 def model_info_md(models_dir: Path, policy: LongAudioPolicy | None = None, precision: Precision = "auto") -> str:
     """The "Model Information" accordion: loading, accuracy and speed with their sources, GPU and long-audio notes."""
     policy = policy or LongAudioPolicy()
-    links = ", ".join(f"[{spec.repo_id.split('/')[1]}]({spec.card.url})" for spec in MODELS.values())
+    links = ", ".join(f"[{spec.repo_id.split('/')[1]}]({spec.card.url})" for spec in TRANSCRIBERS.values())
     weights = "\n".join(f"- {spec.display_name}: {spec.card.weights} of weights." for spec in MODELS.values())
     by_backend: dict[str, list[str]] = {}
-    for spec in MODELS.values():
+    for spec in TRANSCRIBERS.values():
         by_backend.setdefault(spec.backend, []).append(spec.display_name)
     long_audio = "\n".join(
         f"- {', '.join(names)}: {get_backend(backend).long_audio_note(policy)}" for backend, names in by_backend.items()
@@ -255,7 +263,7 @@ def model_choices(store: ModelStore) -> list[tuple[str, str]]:
     installed = set(store.installed())
     return [
         (f"{spec.display_name}{'' if key in installed else ' (not installed)'} · {_short_summary(spec)}", key)
-        for key, spec in MODELS.items()
+        for key, spec in TRANSCRIBERS.items()
     ]
 
 
@@ -271,14 +279,18 @@ def status_md(store: ModelStore) -> str:
     return "\n".join(lines)
 
 
-def segment_rows(results: list[FileResult]) -> list[list]:
-    """One table row per segment of every transcribed file, times as ``m:ss.s``."""
-    return [
-        [res.name, table_time(seg.start), table_time(seg.end), seg.text.strip()]
+def segment_rows(results: list[FileResult]) -> dict:
+    """The segments table: one row per segment of every transcribed file, times as ``m:ss.s``, and a Speaker
+    column when the speakers were identified."""
+    with_speakers = speakers.has_speakers(results)
+    rows = [
+        [res.name, table_time(seg.start), table_time(seg.end), *([seg.speaker or ""] if with_speakers else []),
+         seg.text.strip()]
         for res in results
         if res.transcript is not None
         for seg in res.transcript.segments
-    ]
+    ]  # fmt: skip
+    return {"headers": SPEAKER_SEGMENT_HEADERS if with_speakers else SEGMENT_HEADERS, "data": rows}
 
 
 RESULT_LABELS = {Outcome.DONE: "✓ done", Outcome.NO_SPEECH: "⚠ no speech", Outcome.FAILED: "✗ failed"}
@@ -390,10 +402,25 @@ class TranscribeHandler:
         files: list[str] | None,
         recording: str | None,
         model_key: str,
+        identify_speakers: bool = False,
+        speaker_count: str = "auto",
         token: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
-    ) -> tuple[str, list[list], list[str], list[list], str]:
-        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages.
+    ) -> tuple[str, dict, list[str], list[list], str]:
+        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages."""
+        return self.transcribe(files, recording, model_key, identify_speakers, speaker_count, token, progress)[:5]
+
+    def transcribe(
+        self,
+        files: list[str] | None,
+        recording: str | None,
+        model_key: str,
+        identify_speakers: bool = False,
+        speaker_count: str = "auto",
+        token: str | None = None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
+        """What ``__call__`` returns, and the results themselves (the page keeps them to rename speakers).
 
         Runs when the server's job line (``jobs``) gives it its turn, which logs the job's start and end.
         ``token`` (from ``refuse_without_audio``) is marked finished at the end.
@@ -405,7 +432,7 @@ class TranscribeHandler:
 
         try:
             with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting):
-                return self._run(files, recording, model_key, progress)
+                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count)
         finally:
             if token is not None:
                 ended = time.monotonic()
@@ -432,21 +459,29 @@ class TranscribeHandler:
                 return
 
     def _run(
-        self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress
-    ) -> tuple[str, list[list], list[str], list[list], str]:
+        self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress,
+        identify_speakers: bool = False, speaker_count: str = "auto",
+    ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:  # fmt: skip
         if not files and not recording:  # the page refuses this before; an API caller gets an error
             raise gr.Error(NO_AUDIO, title="No audio", print_exception=False)
         paths = [str(f) for f in files or []] + ([str(recording)] if recording else [])
         try:
-            spec = get_spec(model_key)
+            spec = get_transcription_spec(model_key)
+            options = speakers.speaker_options(identify_speakers, speaker_count)
         except AppError as exc:
             raise gr.Error(str(exc), title="Unknown model", print_exception=False) from None
+        except ValueError as exc:
+            raise gr.Error(f"Number of speakers: {exc}.", title="Speakers", print_exception=False) from None
         names = [Path(p).name for p in files or []] + ([recording_name(Path(recording))] if recording else [])
         if problem := self._model_problem(spec.key):
             gr.Warning(f"{spec.display_name} is not available. See the messages below the button.")
             not_done = [FileResult(Path(name), name, error="model not available") for name in names]
             message = f"✗ {spec.display_name} is not available; nothing was transcribed.\n```\n{problem}\n```"
-            return "", [], [], stats_rows(not_done), message
+            return "", segment_rows([]), [], stats_rows(not_done), message, not_done
+        speaker_problem = self._model_problem(DIARIZER) if options is not None else None
+        if speaker_problem:
+            gr.Warning("Speakers cannot be identified: the speaker model is not available. Transcribing without.")
+            options = None
         progress(0.0, desc=f"Starting {spec.display_name}…")
         run_dir = self._new_exports_dir()
         results = transcribe_files(
@@ -457,6 +492,7 @@ class TranscribeHandler:
             policy=self.policy,
             names=names,
             progress=lambda fraction, message: progress(fraction, desc=message),
+            speakers=options,
         )
         failed = [res.name for res in results if res.outcome is Outcome.FAILED]
         silent = [res.name for res in results if res.outcome is Outcome.NO_SPEECH]
@@ -465,16 +501,15 @@ class TranscribeHandler:
         if silent:
             gr.Warning(f"No speech recognised in {', '.join(silent)}. See the messages below the button.",
                        title="No speech")
-        return (
-            transcript_text(results),
-            segment_rows(results),
-            self._downloads(results, run_dir),
-            stats_rows(results),
-            messages_md(results, spec.display_name),
-        )
+        messages = messages_md(results, spec.display_name)
+        if speaker_problem:
+            messages += "\n\n**⚠ Speakers were not identified:** the speaker model is not available.\n```\n"
+            messages += f"{speaker_problem}\n```"
+        downloads = self.downloads(results, run_dir)
+        return transcript_text(results), segment_rows(results), downloads, stats_rows(results), messages, results
 
     @staticmethod
-    def _downloads(results: list[FileResult], run_dir: Path) -> list[str]:
+    def downloads(results: list[FileResult], run_dir: Path) -> list[str]:
         """Every written file, after one ZIP holding them all (when there is more than one)."""
         files = [p for res in results for p in res.outputs.values()]
         if len(files) < 2:
@@ -513,8 +548,10 @@ class TranscribeHandler:
 # The page
 
 
-def build_inputs(store: ModelStore, default_model: str) -> tuple[gr.File, gr.Audio, gr.Radio, gr.Button]:
-    """Upload, microphone, model selector and the Transcribe button."""
+def build_inputs(
+    store: ModelStore, default_model: str
+) -> tuple[gr.File, gr.Audio, gr.Radio, speakers.SpeakerControls, gr.Button]:
+    """Upload, microphone, model selector, speaker options and the Transcribe button."""
     files = gr.File(
         label="Audio files", file_count="multiple", file_types=AUDIO_FILE_TYPES, type="filepath", height=150,
         elem_id="audio-files",
@@ -523,19 +560,20 @@ def build_inputs(store: ModelStore, default_model: str) -> tuple[gr.File, gr.Aud
         label="…or record with the microphone", sources=["microphone"], type="filepath", elem_id="recording"
     )
     model = gr.Radio(model_choices(store), value=default_model, label="Model", elem_id="model")
+    speaker_controls = speakers.build_controls(store)
     button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
-    return files, recording, model, button
+    return files, recording, model, speaker_controls, button
 
 
 def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
     """Transcript, segments table, downloads and per-file statistics."""
     text = gr.Textbox(label="Transcript", lines=12, max_lines=30, buttons=["copy"], elem_id="transcript")
     segments = gr.Dataframe(
-        headers=SEGMENT_HEADERS, datatype=["str", "str", "str", "str"], label="Segments",
-        interactive=False, wrap=True, max_height=400, column_widths=["22%", "68px", "68px", "auto"],
-        elem_id="segments",
+        headers=SEGMENT_HEADERS, datatype=["str", "str", "str", "str", "str"], label="Segments",
+        interactive=False, wrap=True, max_height=400, column_widths=SEGMENT_WIDTHS, elem_id="segments",
     )
-    downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV)",
+    downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV; RTTM with "
+                        "speakers)",
                         file_count="multiple", interactive=False, height=260, elem_id="downloads")
     stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, wrap=True,
                          column_widths=["24%", "18%", "16%", "20%", "22%"], elem_id="stats")
@@ -558,14 +596,18 @@ def build_app(
     """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time; with
     ``jobs``, one at a time together with whatever else shares that line, such as the API).
 
-    API: ``/transcribe`` (files, recording, model key → transcript, segments, downloads, statistics, messages)
-    and ``/model_status`` (→ the model-status Markdown).
+    API: ``/transcribe`` (files, recording, model key, identify speakers, number of speakers → transcript,
+    segments, downloads, statistics, messages), ``/rename_speakers`` (the speaker-names table → transcript,
+    segments, downloads, timeline) and ``/model_status`` (→ the model-status Markdown).
     """
     if exports_root is None:
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
     handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs)
+    speaker_handlers = speakers.SpeakerHandlers(
+        handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
+    )
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
@@ -575,11 +617,12 @@ def build_app(
         token = gr.State()
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                files, recording, model, button = build_inputs(store, settings.default_model)
+                files, recording, model, speaker_controls, button = build_inputs(store, settings.default_model)
                 messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")
                 live_panel = live.build_panel()
                 status = gr.Markdown(status_md(store), elem_id="model-status")
             with gr.Column(scale=3, min_width=320):
+                speaker_view = speakers.build_view()  # the speaker timeline, above the transcript
                 text, segments, downloads, stats = build_outputs()
                 build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under the results
         build_accordions(models_dir, settings.long_audio, settings.precision)
@@ -590,14 +633,19 @@ def build_app(
         checked = checked.success(lambda: "", outputs=messages, queue=False, show_progress="hidden",
                                   api_visibility="private")  # the progress bar is drawn over the emptied messages
         checked.success(
-            handler,
-            inputs=[files, recording, model, token],
-            outputs=[text, segments, downloads, stats, messages],
+            handler.transcribe,
+            inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token],
+            outputs=[text, segments, downloads, stats, messages, speaker_view.state],
             api_name="transcribe",
-            api_description="Transcribe audio files (and/or a recording) with a local model.",
+            api_description="Transcribe audio files (and/or a recording) with a local model; optionally identify "
+            "the speakers (identify_speakers, speaker_count: auto or 1-4).",
             concurrency_limit="default",  # the queue's default: one job at a time
             show_progress_on=messages,  # one progress bar, right below the button
-        )
+        ).then(
+            speaker_handlers.show, inputs=speaker_view.state,
+            outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
+        )  # fmt: skip
+        speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
         live_mode = live.LiveMode(store, settings.live, exports_root, handler.jobs)

@@ -3,6 +3,7 @@
     python setup_local_models.py                      # the required models: re-use what you have, download the rest
     python setup_local_models.py --only parakeet --from ~/parakeet-tdt-0.6b-v2.nemo
     python setup_local_models.py --only parakeet-v3   # an optional model
+    python setup_local_models.py --only diarizer      # the speaker model ("Identify speakers")
     python setup_local_models.py --verify             # re-hash everything against the manifest
 
 Each model is taken, in this order, from: ``--from PATH``; a file already at its place in the models
@@ -71,7 +72,7 @@ def setup_model(spec: ModelSpec, root: Path, args: argparse.Namespace) -> str:
     if staged is None and not args.revision:
         staged = stage_from_hub_cache(spec, root)
     if staged is None:
-        staged = stage_download(spec, root, hub_api(), revision)
+        staged = stage_download(spec, root, hub_api(args.token), revision)
     entry = install(staged, root)
     size = sum(f["size"] for f in entry["files"].values())
     return f"{spec.key}: installed — {staged.source} ({human(size)}, {time.monotonic() - started:.0f} s)."
@@ -139,6 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verify", action="store_true", help="re-hash every file against the manifest and report")
     p.add_argument("--no-check-load", action="store_true", help="skip loading each new model once to prove it works")
     p.add_argument("--lock-timeout", type=float, default=3600, help="seconds to wait for another running setup")
+    p.add_argument("--token", help="Hugging Face token for repositories that need a login (default: $HF_TOKEN); used\n"
+                   "for this run only, never saved; HF_TOKEN keeps it out of the process list")
     args = p.parse_args(argv)
     if (args.revision or args.source) and len(args.only or []) != 1 and not (args.source and not args.only):
         p.error(f"--revision and --from apply to one model: add --only KEY (one of {', '.join(MODELS)})")

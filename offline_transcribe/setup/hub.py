@@ -2,10 +2,15 @@
 
 Only this module imports huggingface_hub, and only when setup needs it; the setup command turns the hub's
 offline switches off before that (``offline.allow_hub_downloads``).
+
+A hub token (for repositories that need a login or accepted terms) comes from ``--token`` or ``HF_TOKEN``. It is
+only ever handed to the hub client in memory: never written to a file, the
+manifest or the output. A refusal (401/403) says which model page to open and how to give the token.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..config import GUIDE
@@ -36,10 +41,38 @@ def find_in_hub_cache(repo_id: str, filename: str, revision: str | None) -> tupl
     return None
 
 
-def resolve_revision(api, repo_id: str, revision: str, pinned: bool = False):
+def refused_status(exc: BaseException) -> int | None:
+    """401 or 403 when the hub refused access (no token, a wrong one, or terms not accepted), else None."""
+    from huggingface_hub.errors import GatedRepoError
+
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status in (401, 403):
+        return int(status)
+    return 403 if isinstance(exc, GatedRepoError) else None
+
+
+def refused_message(repo_id: str, status: int, setup_command: str) -> str:
+    """What to do when the hub refuses ``repo_id``: the model page, a token, the command again, or ``--from``."""
+    from huggingface_hub import constants
+
+    page = f"{constants.ENDPOINT.rstrip('/')}/{repo_id}"
+    return (
+        f"The Hugging Face hub refused access to {repo_id} ({status}): it wants you logged in, or the model's terms\n"
+        f"accepted, before it hands out the files. Nothing was downloaded.\n"
+        f"  1. Open the model page {page} while logged in, and accept its terms if it asks.\n"
+        f"  2. Create a read token at https://huggingface.co/settings/tokens.\n"
+        f"  3. Run setup again with it: HF_TOKEN=<your token> {setup_command}\n"
+        f"     (or add --token <your token>; the token is used for this run only and never saved).\n"
+        f"Or download the files from {page} yourself and adopt them with --from PATH (see {GUIDE})."
+    )
+
+
+def resolve_revision(api, repo_id: str, revision: str, pinned: bool = False, setup_command: str = ""):
     """The hub's model info at ``revision``, with file metadata (sizes, LFS sha256).
 
     ``pinned``: ``revision`` is the commit the registry pins (the message for an unknown one says so).
+    ``setup_command``: the command a refusal (401/403) tells the user to run again with a token.
     """
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
@@ -55,9 +88,11 @@ def resolve_revision(api, repo_id: str, revision: str, pinned: bool = False):
             f"Nothing was downloaded. Give a copy you already have with --from PATH, or name a revision the hub "
             f"has with --revision (see {GUIDE})."
         ) from exc
-    except RepositoryNotFoundError as exc:
-        raise SetupError(f"{repo_id} was not found on the hub (or needs a login).") from exc
     except Exception as exc:
+        if (status := refused_status(exc)) is not None:
+            raise SetupError(refused_message(repo_id, status, setup_command or "python setup_local_models.py")) from exc
+        if isinstance(exc, RepositoryNotFoundError):
+            raise SetupError(f"{repo_id} was not found on the hub (or needs a login).") from exc
         raise SetupError(
             f"Cannot reach the Hugging Face hub to look up {repo_id} ({type(exc).__name__}: {exc}).\n"
             f"Connect to the internet and run setup again, or give a copy you already have with --from PATH\n"
@@ -65,15 +100,23 @@ def resolve_revision(api, repo_id: str, revision: str, pinned: bool = False):
         ) from exc
 
 
-def download_files(api, repo_id: str, info, names: list[str], into: Path) -> list[tuple[str, Path, object]]:
-    """Download ``names`` from the exact commit ``info.sha`` into ``into`` (resumable; progress bars)."""
+def download_files(
+    api, repo_id: str, info, names: list[str], into: Path, setup_command: str = ""
+) -> list[tuple[str, Path, object]]:
+    """Download ``names`` from the exact commit ``info.sha`` into ``into`` (resumable; progress bars), with the
+    client's token."""
     from huggingface_hub import hf_hub_download
 
     siblings = {s.rfilename: s for s in info.siblings or []}
     out = []
     for name in names:
         sibling = siblings[name]
-        path = hf_hub_download(repo_id, name, revision=info.sha, local_dir=into)
+        try:
+            path = hf_hub_download(repo_id, name, revision=info.sha, local_dir=into, token=api.token)
+        except Exception as exc:
+            if (status := refused_status(exc)) is None:
+                raise
+            raise SetupError(refused_message(repo_id, status, setup_command or "python setup_local_models.py")) from exc
         out.append((name, Path(path), sibling))
     return out
 
@@ -103,8 +146,12 @@ def discard_partial_downloads(download_dir: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def hub_api():
-    """A hub client (imported late: only setup ever talks to the network)."""
+def hub_api(token: str | None = None):
+    """A hub client (imported late: only setup ever talks to the network) with ``token``, else ``$HF_TOKEN``.
+
+    The token is passed explicitly: the app's offline switches turn huggingface_hub's implicit token (a saved login)
+    off, so only a token given for this run is ever sent.
+    """
     from huggingface_hub import HfApi
 
-    return HfApi()
+    return HfApi(token=token or os.environ.get("HF_TOKEN") or None)

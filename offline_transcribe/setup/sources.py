@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import SetupError
-from ..models.files import check_nemo_archive, model_files_on_disk
+from ..models.files import check_nemo_archive, model_files_on_disk, models_dir_option
 from ..models.registry import ModelSpec
 from .hub import (
     discard_partial_downloads,
@@ -116,7 +116,8 @@ def stage_from_hub_cache(spec: ModelSpec, root: Path) -> Staged | None:
 def stage_download(spec: ModelSpec, root: Path, api, revision: str) -> Staged:
     """Download exactly ``revision`` (the pinned commit, unless the user named another) into staging."""
     stage = staging_dir(root, spec)
-    info = resolve_revision(api, spec.repo_id, revision, pinned=revision == spec.revision)
+    again = spec.setup_command() + models_dir_option(root)  # what a refusal (401/403) says to run with a token
+    info = resolve_revision(api, spec.repo_id, revision, pinned=revision == spec.revision, setup_command=again)
     siblings = {s.rfilename: s for s in info.siblings or []}
     say(f"  {spec.repo_id}: revision {info.sha}")
     staged = Staged(spec, info.sha, source=f"downloaded from the Hugging Face hub ({spec.repo_id}@{info.sha})")
@@ -125,7 +126,8 @@ def stage_download(spec: ModelSpec, root: Path, api, revision: str) -> Staged:
             raise SetupError(f"{spec.repo_id}@{info.sha} has no {spec.hub_filename}.")
         discard_partial_downloads(stage / "download")
         ensure_space(root, remaining_bytes(stage / "download", [siblings[spec.hub_filename]]))
-        for name, path, sibling in download_files(api, spec.repo_id, info, [spec.hub_filename], stage / "download"):
+        downloads = download_files(api, spec.repo_id, info, [spec.hub_filename], stage / "download", again)
+        for name, path, sibling in downloads:
             origin = f"{spec.repo_id}@{info.sha}:{name}"
             staged.files.append(staged_from_download(spec.local_name, path, sibling, origin))
         return staged
@@ -134,7 +136,7 @@ def stage_download(spec: ModelSpec, root: Path, api, revision: str) -> Staged:
         raise SetupError(f"{spec.repo_id}@{info.sha} has no config.json/model.safetensors: not a SALM checkpoint.")
     discard_partial_downloads(stage / "download")
     ensure_space(root, remaining_bytes(stage / "download", [siblings[n] for n in names]))
-    for name, path, sibling in download_files(api, spec.repo_id, info, names, stage / "download"):
+    for name, path, sibling in download_files(api, spec.repo_id, info, names, stage / "download", again):
         staged.files.append(
             staged_from_download(f"{spec.local_name}/{name}", path, sibling, f"{spec.repo_id}@{info.sha}:{name}")
         )

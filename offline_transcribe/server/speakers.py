@@ -1,0 +1,235 @@
+"""The page's speaker features: the "Identify speakers" controls, the speaker timeline, renaming speakers.
+
+``page.py`` builds these with ``build_controls`` and ``build_view`` and wires them with ``wire``; everything else
+about speakers on the page is here. Renaming rewrites every download (``diarize.attribute.rename_speakers`` and
+``exports.write_exports``) into a fresh folder, and the text, table and timeline follow; the names apply to the
+transcripts as first made, so renaming again starts from ``Speaker 1``, ``Speaker 2``…
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+from ..batch import FileResult
+from ..diarize import MAX_SPEAKERS, SpeakerOptions
+from ..diarize.attribute import rename_speakers
+from ..exports import write_exports
+from ..models.files import models_dir_option
+from ..models.registry import DIARIZER, get_spec
+from ..models.store import ModelStore
+from ..types import Transcript
+
+COUNT_CHOICES = ["auto", *(str(n) for n in range(1, MAX_SPEAKERS + 1))]
+NAME_HEADERS = ["File", "Speaker", "Name"]
+SPEAKER_SEGMENT_WIDTHS = ["16%", "8%", "8%", "12%", "56%"]  # File, Start, End, Speaker, Text
+COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]  # Okabe-Ito: colour-blind safe
+TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+
+CSS = """
+#speaker-timeline svg { width: 100%; height: auto; }
+#speaker-timeline .lane-label { font: 13px ui-sans-serif, system-ui, sans-serif; }
+#speaker-timeline .tick { font: 11px ui-sans-serif, system-ui, sans-serif; fill: #666; }
+#speaker-timeline h4 { margin: 0.4em 0 0.1em; font-size: 0.9em; }
+"""
+
+
+@dataclass
+class SpeakerControls:
+    """The inputs: identify speakers (off by default) and how many there are."""
+
+    identify: gr.Checkbox
+    count: gr.Dropdown
+
+
+@dataclass
+class SpeakerView:
+    """The outputs above the transcript: the timeline and the table to rename speakers (hidden without speakers)."""
+
+    panel: gr.Column
+    timeline: gr.HTML
+    names: gr.Dataframe
+    rename: gr.Button
+    state: gr.State = field(default_factory=lambda: gr.State(None))
+
+
+def install_hint(store: ModelStore) -> str:
+    """The command that installs the speaker model."""
+    return f"{get_spec(DIARIZER).setup_command()}{models_dir_option(store.models_dir)}"
+
+
+def build_controls(store: ModelStore) -> SpeakerControls:
+    """The "Identify speakers" checkbox and the number of speakers (shown when it is ticked)."""
+    installed = DIARIZER in store.installed()
+    info = (
+        f"Label who says what: up to {MAX_SPEAKERS} speakers ({get_spec(DIARIZER).display_name})."
+        if installed
+        else f"Needs the speaker model, not installed yet: {install_hint(store)}"
+    )
+    identify = gr.Checkbox(False, label="Identify speakers", info=info, elem_id="identify-speakers")
+    count = gr.Dropdown(
+        COUNT_CHOICES, value="auto", label="Number of speakers", visible=False, elem_id="speaker-count",
+        info="auto: the speaker model finds out (up to 4)",
+    )  # fmt: skip
+    identify.change(
+        lambda on: gr.update(visible=bool(on)), identify, count, queue=False, show_progress="hidden",
+        api_visibility="private",
+    )  # fmt: skip
+    return SpeakerControls(identify, count)
+
+
+def speaker_options(identify: bool | None, count: str | None) -> SpeakerOptions | None:
+    """What the two controls ask for (None: speakers off)."""
+    return SpeakerOptions.parse(count) if identify else None
+
+
+def build_view() -> SpeakerView:
+    """The speaker panel: timeline and renaming (hidden until a transcript has speakers)."""
+    with gr.Column(visible=False, elem_id="speakers-panel") as panel:
+        timeline = gr.HTML(elem_id="speaker-timeline")
+        names = gr.Dataframe(
+            headers=NAME_HEADERS, datatype=["str", "str", "str"], interactive=True, static_columns=[0, 1],
+            label="Speakers: type a name in the Name column, then press Rename speakers", elem_id="speaker-names",
+        )  # fmt: skip
+        rename = gr.Button("Rename speakers", elem_id="rename-speakers", size="sm")
+    return SpeakerView(panel, timeline, names, rename)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Formatting
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes}:{secs:04.1f}"
+
+
+def _tick_step(duration: float) -> int:
+    return next((s for s in TICK_STEPS if duration / s <= 10), TICK_STEPS[-1])
+
+
+def timeline_svg(t: Transcript) -> str:
+    """Who talks when: one lane per speaker, a bar per turn (colour per speaker), a time axis."""
+    duration = max(t.audio_duration, max((turn.end for turn in t.speaker_turns), default=0.0), 1e-3)
+    left, width, lane, top = 130, 860, 26, 6
+    height = top + lane * len(t.speakers) + 24
+    scale = width / duration
+    parts = [
+        f'<svg viewBox="0 0 {left + width + 10} {height}" role="img" '
+        f'aria-label="Speaker timeline: {len(t.speakers)} speaker{"s" if len(t.speakers) != 1 else ""}">'
+    ]
+    for i, speaker in enumerate(t.speakers):
+        y, colour, name = top + i * lane, COLOURS[i % len(COLOURS)], html.escape(speaker)
+        parts.append(f'<g class="lane" data-speaker="{name}">')
+        parts.append(f'<rect x="{left}" y="{y}" width="{width}" height="{lane - 6}" fill="#f3f4f6"/>')
+        parts.append(f'<text class="lane-label" x="{left - 8}" y="{y + lane / 2 + 1}" text-anchor="end" '
+                     f'fill="{colour}">{name}</text>')  # fmt: skip
+        for turn in (u for u in t.speaker_turns if u.speaker == speaker):
+            x, w = left + turn.start * scale, max(1.0, (turn.end - turn.start) * scale)
+            parts.append(
+                f'<rect class="turn" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{lane - 6}" fill="{colour}">'
+                f"<title>{name}: {_clock(turn.start)}–{_clock(turn.end)}</title></rect>"
+            )
+        parts.append("</g>")
+    axis_y = top + lane * len(t.speakers)
+    step = _tick_step(duration)
+    for k in range(int(duration // step) + 1):
+        x = left + k * step * scale
+        parts.append(f'<line x1="{x:.1f}" y1="{axis_y - 2}" x2="{x:.1f}" y2="{axis_y + 3}" stroke="#999"/>')
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{axis_y + 15}" text-anchor="middle">'
+                     f"{_clock(k * step).removesuffix('.0')}</text>")  # fmt: skip
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def timeline_html(results: list[FileResult]) -> str:
+    """The timelines of every file with speakers (headed by the file's name when there are several)."""
+    with_speakers = [r for r in results if r.transcript is not None and r.transcript.speakers]
+    blocks = []
+    for res in with_speakers:
+        head = f"<h4>{html.escape(res.name)}</h4>" if len(with_speakers) > 1 else ""
+        blocks.append(head + timeline_svg(res.transcript))
+    return "".join(blocks)
+
+
+def name_rows(results: list[FileResult]) -> list[list[str]]:
+    """The renaming table: one row per speaker of each file, its name to edit."""
+    return [[r.name, s, s] for r in results if r.transcript is not None for s in r.transcript.speakers]
+
+
+def has_speakers(results: list[FileResult]) -> bool:
+    return any(r.transcript is not None and r.transcript.speakers for r in results)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Handlers
+
+
+class SpeakerHandlers:
+    """Show the speakers of a run, and rename them (rewriting the downloads into a fresh folder)."""
+
+    def __init__(
+        self,
+        new_exports_dir: Callable[[], Path],
+        downloads: Callable[[list[FileResult], Path], list[str]],
+        text: Callable[[list[FileResult]], str],
+        segments: Callable[[list[FileResult]], dict],
+        segment_widths: list[str],
+    ):
+        self.new_exports_dir, self.downloads, self.text, self.segments = new_exports_dir, downloads, text, segments
+        self.segment_widths = segment_widths  # the segments table's column widths without a Speaker column
+
+    def show(self, results: list[FileResult] | None) -> tuple[dict, str, list[list[str]], dict]:
+        """Panel visibility, timeline, renaming table and the segments table's column widths for a finished run."""
+        results = results or []
+        found = has_speakers(results)
+        widths = SPEAKER_SEGMENT_WIDTHS if found else self.segment_widths
+        return gr.update(visible=found), timeline_html(results), name_rows(results), gr.update(column_widths=widths)
+
+    def rename(
+        self, results: list[FileResult] | None, names: object
+    ) -> tuple[str, dict, list[str], str]:
+        """Text, segments, downloads and timeline with the names of the table."""
+        results = results or []
+        if not has_speakers(results):
+            raise gr.Error("Transcribe with “Identify speakers” ticked first: there are no speakers to rename.")
+        given = {(str(f), str(s)): str(n) for f, s, n in _rows(names)}
+        out_dir = self.new_exports_dir()
+        renamed = [self._renamed(res, given, out_dir) for res in results]
+        return self.text(renamed), self.segments(renamed), self.downloads(renamed, out_dir), timeline_html(renamed)
+
+    @staticmethod
+    def _renamed(res: FileResult, given: dict[tuple[str, str], str], out_dir: Path) -> FileResult:
+        t = res.transcript
+        if t is None or not t.speakers or not res.outputs:
+            return res
+        renamed = rename_speakers(t, {s: given.get((res.name, s), "") for s in t.speakers})
+        stem = next(iter(res.outputs.values())).stem
+        outputs = write_exports(renamed, out_dir, stem, [f for f in res.outputs if f != "rttm"])
+        return FileResult(res.path, res.name, renamed, outputs, res.error)
+
+
+def _rows(value: object) -> list[list]:
+    """The table's rows, whether Gradio hands a DataFrame, a dict or a list."""
+    if hasattr(value, "values") and hasattr(value, "columns"):  # pandas
+        return [list(r) for r in value.values.tolist()]  # type: ignore[union-attr]
+    if isinstance(value, dict):
+        return [list(r) for r in value.get("data", [])]
+    return [list(r) for r in value or []]
+
+
+def wire(view: SpeakerView, handlers: SpeakerHandlers, text: gr.Textbox, segments: gr.Dataframe,
+         downloads: gr.File) -> None:  # fmt: skip
+    """The rename button (the transcription's ``.then`` shows the panel: see ``page.build_app``)."""
+    view.rename.click(
+        handlers.rename,
+        inputs=[view.state, view.names],
+        outputs=[text, segments, downloads, view.timeline],
+        api_name="rename_speakers",
+        api_description="Rename the speakers of the last transcription; every download is written again.",
+    )
