@@ -36,6 +36,7 @@ class Asked:
     """The answers about one transcript, or why there are none."""
 
     name: str  # the transcript's file as the user named it
+    items: Sequence[TimedText] = ()  # what was asked about (its ``source``: the recording)
     answers: list[tuple[str, Answer]] = field(default_factory=list)  # (what the question is called, its answer)
     error: str | None = None
 
@@ -73,7 +74,7 @@ def answer_all(
     status: TextIO | None, policy: AskPolicy | None = None,
 ) -> Asked:
     """Ask each question about ``items`` in turn, streaming each answer to ``out``; stops at the first error."""
-    asked = Asked(name)
+    asked = Asked(name, items)
     for question in questions:
         print(f"── {question_label(question)} ({name}) ──", file=out, flush=True)
         try:
@@ -98,7 +99,8 @@ def answer_all(
 def answers_markdown(asked: Asked) -> str:
     """The answers file: a heading per question, the answer, how it was made."""
     first = asked.answers[0][1]
-    lines = [f"# Questions about {asked.name}", "",
+    recordings = ", ".join(dict.fromkeys(item.source for item in asked.items if item.source)) or asked.name
+    lines = [f"# Questions about {recordings}", "",
              f"Answered by {first.model}'s own LLM ({first.llm}), offline, on {dt.datetime.now():%Y-%m-%d %H:%M}. "
              "Times [mm:ss] are from the start of the recording; check what matters against it.", ""]
     for name, answer in asked.answers:
