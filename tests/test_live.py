@@ -1,6 +1,7 @@
 """Live transcription with the tiny model trained here (``tests/data/tiny_words_tdt.nemo``): the streaming engine
 through ``LiveSession`` against the offline transcript of the same audio, its memory over a long stream, silence,
-and ``transcribe_ui.py --live -`` fed at real-time speed.
+the page's Live mode taking turns with the page's transcriptions in the server's job line,
+``transcribe_ui.py --live -`` fed at real-time speed and ``--live FILE``.
 
 Streaming decodes the audio by chunks with a few seconds of context instead of the whole utterance at once, so it
 may hear a word differently; the bound for that is ``MAX_WER_INCREASE`` (measured: see ``docs/benchmarks.md``).
@@ -8,6 +9,8 @@ may hear a word differently; the bound for that is ``MAX_WER_INCREASE`` (measure
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import shutil
 import subprocess
@@ -23,10 +26,11 @@ from test_trained_model import FIXTURE, one_torch_thread, words_of
 import synth_speech as ss
 from app_process import PROJECT_DIR, SCRIPT, app_env, run_app_command
 from offline_transcribe import ModelStore
+from offline_transcribe.audio import write_wav
 from offline_transcribe.backends import get_backend
 from offline_transcribe.backends.windows import words_to_segments
 from offline_transcribe.config import LiveOptions
-from offline_transcribe.live.session import LiveSession
+from offline_transcribe.live.session import LiveSession, can_stream, streaming_models
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -37,6 +41,8 @@ PIECES_S = (0.1, 0.25, 0.7, 2.0)  # how much audio arrives at a time
 MAX_WER_INCREASE = 0.05  # streaming WER minus offline WER, held-out utterances (measured: 0.0x)
 MAX_TIME_DIFFERENCE_S = 0.17  # a word's start and end, streaming vs offline (two encoder frames)
 LINE = re.compile(r"^\[(\d+):(\d\d):(\d\d\.\d\d) → (\d+):(\d\d):(\d\d\.\d\d)\] (.+)$")
+JOB_LINE = re.compile(r"job (\d+) (start|end) t=([\d.]+)(?: files=\d+ model=\S+ via=(\w+))?")
+SHORT = LiveOptions(0.8, 1.6, 0.8)  # a short context: many cheap steps, 1.6 s of latency
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +93,7 @@ def test_pieces_of_any_size_give_the_same_words(live_store, utterances):
     (short chunks and contexts: many steps per utterance, each cheap)."""
     with one_torch_thread():
         for audio, _ in utterances[:2]:
-            views = [stream(live_store, audio, piece, LiveOptions(0.8, 1.6, 0.8)) for piece in PIECES_S]
+            views = [stream(live_store, audio, piece, SHORT) for piece in PIECES_S]
             assert views[0].segments, "no words"
             for view in views:
                 assert not view.error and view.finished and not view.open_words and not view.tentative
@@ -120,6 +126,12 @@ def test_streaming_reads_like_the_offline_transcript(live_store, utterances, dev
     differ = [(a, b) for a, b in zip(live_hyps, offline_hyps, strict=True) if a != b]
     assert live_wer <= offline_wer + MAX_WER_INCREASE, (live_wer, offline_wer, differ)
     assert len(differ) <= 0.2 * len(utterances), differ
+
+
+def test_the_parakeet_models_stream_and_canary_does_not():
+    """Parakeet v2 and v3 (one backend) can stream; Canary cannot (its backend says so)."""
+    assert streaming_models(["parakeet", "canary", "parakeet-v3"]) == ["parakeet", "parakeet-v3"]
+    assert can_stream("parakeet-v3") and not can_stream("canary")
 
 
 def test_silence_gives_no_words_and_no_error(live_store):
@@ -226,3 +238,70 @@ def test_live_says_what_is_wrong(live_store, tmp_path):
     assert canary.returncode == 1 and "Canary-Qwen-2.5B cannot transcribe live" in canary.stderr, canary.stderr
     zero = run_app_command([*models, "--live", "-", "--live-chunk", "0"], tmp_path)
     assert zero.returncode == 2 and "--live-chunk: give a number of seconds above 0" in zero.stderr
+
+
+def test_live_steps_and_page_transcriptions_take_turns(live_store, utterances, tmp_path, caplog):
+    """The page's Live mode and its transcriptions share the server's job line: while a tab streams, two
+    recordings are transcribed through the page's handler, and no job (a live step, its load, a transcription) ever
+    runs during another. The tab's recording holds every sample it was sent."""
+    import gradio as gr
+
+    from offline_transcribe.server.jobs import JobQueue
+    from offline_transcribe.server.live import LiveMode
+    from offline_transcribe.server.page import TranscribeHandler
+
+    caplog.set_level(logging.DEBUG, logger="transcribe.jobs")
+    jobs = JobQueue()
+    handler = TranscribeHandler(live_store, tmp_path / "exports", jobs=jobs)
+    live = LiveMode(live_store, SHORT, tmp_path, jobs)
+    tab = gr.Request(session_hash="tab-1")
+    speech = np.concatenate([audio for audio, _ in utterances[:3]])
+    upload = write_wav(tmp_path / "upload.wav", utterances[3][0])
+    results: list[str] = []
+    uploads = threading.Thread(target=lambda: results.extend(handler(None, str(upload), "parakeet")[0]
+                                                             for _ in range(2)))  # fmt: skip
+    piece = ss.SAMPLE_RATE // 2
+    with one_torch_thread():
+        for i, at in enumerate(range(0, len(speech), piece)):
+            live.chunk((ss.SAMPLE_RATE, (speech[at : at + piece] * 32767).astype(np.int16)), "parakeet", tab)
+            if i == 2:
+                uploads.start()
+            time.sleep(0.05)
+        text, status, recording = live.stop(tab)
+        uploads.join(120)
+    assert "live-committed" in text and recording is not None
+    assert len(results) == 2 and results[0] == results[1] and results[0].strip()
+    import soundfile
+
+    assert soundfile.info(recording).frames == len(speech)
+    spans: dict[int, list] = {}
+    for job, what, t, via in JOB_LINE.findall(caplog.text):
+        span = spans.setdefault(int(job), [0.0, 0.0, ""])
+        span[what == "end"] = float(t)
+        span[2] = via or span[2]
+    assert {via for _, _, via in spans.values()} == {"live", "page"}, spans
+    ordered = sorted(spans.values())
+    assert all(a[1] <= b[0] for a, b in zip(ordered, ordered[1:], strict=False)), f"two jobs overlapped: {ordered}"
+
+
+def test_live_file_is_played_at_real_time_speed(live_store, utterances, tmp_path):
+    """``--live FILE`` (in this process): the file goes through the same session at the pace it was spoken; the
+    lines are those of the offline transcript."""
+    from offline_transcribe.live.headless import run_live
+    from offline_transcribe.transcribe import transcribe_audio
+
+    audio = np.concatenate([utterances[4][0], np.zeros(ss.SAMPLE_RATE, np.float32), utterances[5][0]])
+    wav = write_wav(tmp_path / "talk.wav", audio)
+    out, err = io.StringIO(), io.StringIO()
+    with one_torch_thread():
+        offline = transcribe_audio(audio, "parakeet", store=live_store)
+        started = time.monotonic()
+        assert run_live(live_store, str(wav), "parakeet", SHORT, out=out, err=err) == 0, err.getvalue()
+        took = time.monotonic() - started
+    assert took >= len(audio) / ss.SAMPLE_RATE - 0.05, "not played at the pace it was spoken"  # sleeps: a floor
+    assert "Live with Parakeet-TDT-0.6B-v2 on CPU (chunk 0.8 s, left 1.6 s, right 0.8 s)" in err.getvalue()
+    lines = out.getvalue().splitlines()
+    parsed = [LINE.match(line) for line in lines]
+    assert lines and all(parsed), lines
+    text = " ".join(m.group(7) for m in parsed)
+    assert ss.word_error_rate([" ".join(words_of(offline.text))], [" ".join(words_of(text))]) <= MAX_WER_INCREASE * 2

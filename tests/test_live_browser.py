@@ -1,8 +1,10 @@
 """The page's Live mode in a real Chromium whose microphone plays a file (Chromium's fake capture device:
 ``--use-fake-device-for-media-stream --use-file-for-fake-audio-capture=FILE.wav``, which loops the file).
 
-The app serves the tiny model trained here as Parakeet, so the words are real. Screenshots land in the test's
-tmp folder and in ``$TEST_ARTIFACTS_DIR`` when that is set.
+The app serves the tiny model trained here as Parakeet, so the words are real, behind its access check with an
+API key: every tab logs in (Gradio's login, the key as the password) before it goes live, and the live stream
+passes the Host and Origin checks. Screenshots land in the test's tmp folder and in ``$TEST_ARTIFACTS_DIR`` when
+that is set.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, TRAINED_NEMO, save_screenshot
 import synth_speech as ss
 from app_process import running_app
 from offline_transcribe.audio import write_wav
+from offline_transcribe.config import API_KEY_ENV
 
 FAKE_MIC = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 A_WORD = re.compile(r"[a-z]")
+KEY = "live-test-key"
 
 pytestmark = [
     pytest.mark.browser,
@@ -48,9 +52,11 @@ def live_app(tmp_path_factory, tiny_models_dir):
     models_dir = tmp_path_factory.mktemp("live_app") / "local_models"
     shutil.copytree(tiny_models_dir, models_dir)
     install_parakeet(models_dir, TRAINED_NEMO)
-    with running_app(models_dir, tmp_path_factory.mktemp("live_app_run")) as running:
+    run_dir = tmp_path_factory.mktemp("live_app_run")
+    with running_app(models_dir, run_dir, "--preload", env={API_KEY_ENV: KEY}) as running:  # loads as Chromium starts
         yield running
         assert not running.network_attempts(), "the app tried to reach another machine"
+    assert KEY not in running.log()
 
 
 def launch(playwright, wav: Path):
@@ -74,6 +80,8 @@ def mic(playwright, speech):
 
 def open_page(browser, app) -> tuple:
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, permissions=["microphone"])
+    login = context.request.post(f"{app.url}login", form={"username": "someone", "password": KEY})
+    assert login.ok, login.status  # the session cookie is the context's from now on
     page = context.new_page()
     page.goto(app.url)
     expect(page.locator("#live-mic .record-button")).to_be_visible(timeout=60_000)
@@ -114,7 +122,7 @@ def test_words_appear_while_speaking_then_the_final_transcript_replaces_them(mic
     expect(second.locator("#live-status")).to_contain_text("running in another tab", timeout=60_000)
     time.sleep(1.5)
     stop(second)
-    expect(second.locator("#stats")).to_contain_text("microphone recording", timeout=120_000)
+    expect(second.locator("#stats")).to_contain_text("recording-", timeout=120_000)
     other.close()
 
     stop(page)
@@ -123,7 +131,7 @@ def test_words_appear_while_speaking_then_the_final_transcript_replaces_them(mic
     assert transcript.split() and set(transcript.split()) <= set(ss.VOCAB), transcript
     expect(page.locator("#live-text")).to_contain_text(transcript)  # the final text replaces the live one
     expect(page.locator("#live-status")).to_contain_text("final transcript")
-    expect(page.locator("#segments")).to_contain_text("microphone recording")
+    expect(page.locator("#segments")).to_contain_text("recording-")
     for ext in ("txt", "srt", "vtt", "json", "csv"):
         expect(page.locator(f"#downloads a[download$='.{ext}']")).to_have_count(1)
     save_screenshot(page, tmp_path / "live_page_final.png")
@@ -155,9 +163,9 @@ def test_silence_gives_no_text_and_no_error(playwright, live_app, tmp_path):
         record(page)
         expect(page.locator("#live-status")).to_contain_text("Heard 2", timeout=120_000)
         stop(page)
-        expect(page.locator("#stats")).to_contain_text("⚠ no text", timeout=120_000)
-        expect(page.locator("#messages")).to_contain_text("No speech found")
-        assert page.locator("#live-text .live-committed").inner_text().strip() in {"", "(no speech found)"}
+        expect(page.locator("#stats")).to_contain_text("⚠ no speech", timeout=120_000)
+        expect(page.locator("#messages")).to_contain_text("No speech recognised")
+        assert page.locator("#live-text .live-committed").inner_text().strip() in {"", "(no speech recognised)"}
         expect(page.locator(".toast-body.error")).to_have_count(0)
         context.close()
     finally:

@@ -148,7 +148,7 @@ class _Watch:
     def check(self) -> bool:
         view: LiveView = self.session.view()
         now = time.monotonic()
-        if view.falling_behind and now - self.last >= BEHIND_NOTICE_EVERY_S:
+        if view.falling_behind and not view.catching_up and now - self.last >= BEHIND_NOTICE_EVERY_S:
             self.last = now
             print(
                 f"⚠ Falling behind: {view.behind_s:.1f} s of audio waiting. This computer decodes more slowly than "

@@ -77,6 +77,7 @@ class LiveView:
     device: str  # "CPU", "GPU (…)"; "" while the model loads
     finished: bool = False
     error: str = ""
+    heard_while_loading_s: float = 0.0  # audio that arrived before the model was ready
 
     @property
     def started(self) -> bool:
@@ -101,8 +102,13 @@ class LiveView:
 
     @property
     def falling_behind(self) -> bool:
-        """True when this machine decodes more slowly than the audio arrives."""
+        """True when more audio waits than a step needs (decoding is slower than speech, or catching up)."""
         return self.started and not self.finished and self.behind_s > max(BEHIND_AFTER_S, self.context.chunk_s)
+
+    @property
+    def catching_up(self) -> bool:
+        """True while what was heard during the model's load is still being decoded."""
+        return self.started and not self.finished and self.decoded_s < self.heard_while_loading_s
 
 
 class LiveSession:
@@ -138,7 +144,7 @@ class LiveSession:
         self._segments: list[Segment] = []
         self._open: list[Word] = []
         self._tentative: tuple[Word, ...] = ()
-        self._decoded_s = 0.0
+        self._decoded_s = self._heard_while_loading_s = 0.0
         self._worker = threading.Thread(target=self._run, name=f"live-{model_key}", daemon=True)
         self._worker.start()
 
@@ -161,6 +167,7 @@ class LiveSession:
             return LiveView(
                 tuple(self._segments), tuple(self._open), self._tentative, self._received / SAMPLE_RATE,
                 self._decoded_s, self._context, self._model_name, self._device, self._finished, self._error,
+                self._heard_while_loading_s,
             )  # fmt: skip
 
     @property
@@ -202,6 +209,7 @@ class LiveSession:
                 stream = self._backend.open_stream(loaded.model, context)
             with self._cond:
                 self._context, self._device = stream.context, loaded.device_label  # rounded to the model's frames
+                self._heard_while_loading_s = self._received / SAMPLE_RATE
                 self._cond.notify_all()
             self._decode(stream)
         except AppError as exc:

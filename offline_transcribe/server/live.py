@@ -199,7 +199,12 @@ class LiveMode:
             f"● Live with {view.model_name} on {view.device} ({view.context}): words turn final about "
             f"{view.context.latency_s:.1f} s after you say them. Heard {view.received_s:.1f} s."
         )
-        if view.falling_behind:
+        if view.catching_up:
+            line += (
+                f"\n\nCatching up with the {view.heard_while_loading_s:.0f} s you said while the model loaded "
+                f"({view.behind_s:.0f} s to go)."
+            )
+        elif view.falling_behind:
             line += (
                 f"\n\n⚠ Falling behind by {view.behind_s:.0f} s: this computer decodes more slowly than you speak. "
                 "Nothing is lost: when you stop, the whole recording is transcribed."
@@ -270,7 +275,7 @@ def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: g
             result = transcribe(None, path, model_key, progress=progress)
         finally:
             shutil.rmtree(Path(path).parent, ignore_errors=True)
-        final = html.escape(result[0]) or "(no speech found)"
+        final = html.escape(result[0]) or "(no speech recognised)"
         done = "✓ The final transcript (the whole recording, transcribed offline) replaces the live text."
         return [*result, f'<span class="live-committed">{final}</span>', done]
 
