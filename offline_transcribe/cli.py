@@ -74,8 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--unload-after", type=float, metavar="MINUTES",
                    help="unload a model from memory after this many minutes without use (default: keep it)")
     p.add_argument("--model", choices=list(MODELS),
-                   help=f"default model on the page; the model for --transcribe (default: {DEFAULT_MODEL}, or the "
-                   "first of --only)")
+                   help=f"default model on the page; the model for --transcribe and --live (default: {DEFAULT_MODEL}, "
+                   "or the first of --only)")
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help=f"largest upload (default: {MAX_FILE_SIZE})")
     p.add_argument("--allowed-hosts", default="", metavar="NAMES",
                    help="host names, separated by commas, that the server answers to besides 127.0.0.1, localhost "
@@ -95,8 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "speed")
     for name, what in (("chunk", "audio decoded per step"), ("left", "audio before the chunk the model sees"),
                        ("right", "audio after the chunk the model waits for")):
-        headless.add_argument(f"--live-{name}", type=float, metavar="SECONDS", help=f"with --live: {what} "
-                              "(default: measured per device, see docs/benchmarks.md)")
+        p.add_argument(f"--live-{name}", type=float, metavar="SECONDS", help=f"live transcription (the page's Live "
+                       f"mode and --live): {what} (default: measured per device, see docs/benchmarks.md)")
     args = p.parse_args(argv)
     if not args.transcribe:
         given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
