@@ -82,8 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--unload-after", type=float, metavar="MINUTES",
                    help="unload a model from memory after this many minutes without use (default: keep it)")
     p.add_argument("--model", choices=list(transcription_models()),
-                   help=f"default model on the page; the model for --transcribe (default: {DEFAULT_MODEL}, or the "
-                   "first of --only)")
+                   help=f"default model on the page; the model for --transcribe and --live (default: {DEFAULT_MODEL}, "
+                   "or the first of --only)")
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help=f"largest upload (default: {MAX_FILE_SIZE})")
     p.add_argument("--allowed-hosts", default="", metavar="NAMES",
                    help="host names, separated by commas, that the server answers to besides 127.0.0.1, localhost "
@@ -103,8 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "speed")
     for name, what in (("chunk", "audio decoded per step"), ("left", "audio before the chunk the model sees"),
                        ("right", "audio after the chunk the model waits for")):
-        headless.add_argument(f"--live-{name}", type=float, metavar="SECONDS", help=f"with --live: {what} "
-                              "(default: measured per device, see docs/benchmarks.md)")
+        p.add_argument(f"--live-{name}", type=float, metavar="SECONDS", help=f"live transcription (the page's Live "
+                       f"mode and --live): {what} (default: measured per device, see docs/benchmarks.md)")
     headless.add_argument("--ask", action="append", metavar="QUESTION",
                           help="ask Canary-Qwen's own LLM about each transcript: a question, or summary, key-points, "
                           "action-items, questions; again for more questions (answers in <name>.answers.md)")

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 from test_trained_model import FIXTURE, one_torch_thread, words_of
 
 import synth_speech as ss
-from app_process import PROJECT_DIR, SCRIPT, app_env, run_app_command
+from app_process import run_app_command
 from offline_transcribe import ModelStore
 from offline_transcribe.audio import write_wav
 from offline_transcribe.backends import get_backend
@@ -38,7 +37,7 @@ pytestmark = [
 ]
 
 PIECES_S = (0.1, 0.25, 0.7, 2.0)  # how much audio arrives at a time
-MAX_WER_INCREASE = 0.05  # streaming WER minus offline WER, held-out utterances (measured: 0.0x)
+MAX_WER_INCREASE = 0.05  # streaming WER minus offline WER, held-out utterances (measured: 0.9 % and 1.4 %)
 MAX_TIME_DIFFERENCE_S = 0.17  # a word's start and end, streaming vs offline (two encoder frames)
 LINE = re.compile(r"^\[(\d+):(\d\d):(\d\d\.\d\d) → (\d+):(\d\d):(\d\d\.\d\d)\] (.+)$")
 JOB_LINE = re.compile(r"job (\d+) (start|end) t=([\d.]+)(?: files=\d+ model=\S+ via=(\w+))?")
@@ -128,6 +127,26 @@ def test_streaming_reads_like_the_offline_transcript(live_store, utterances, dev
     assert len(differ) <= 0.2 * len(utterances), differ
 
 
+def test_a_file_transcription_between_two_streams_changes_nothing(live_store, utterances):
+    """NeMo's ``transcribe()`` leaves the encoder, decoder and joint in training mode (dropout on, batch norm
+    learning): a stream after a file transcription gives the same words as before it, and leaves the model's
+    batch-norm statistics as they were."""
+    import torch
+
+    from offline_transcribe.transcribe import transcribe_audio
+
+    audio = utterances[1][0]
+    model = live_store.load("parakeet").model
+    with one_torch_thread():
+        before = stream(live_store, audio, 0.5, SHORT)
+        transcribe_audio(audio, "parakeet", store=live_store)
+        stats = {name: b.clone() for name, b in model.named_buffers() if "running_" in name}
+        after = stream(live_store, audio, 0.5, SHORT)
+    assert stats and after.segments == before.segments
+    buffers = dict(model.named_buffers())
+    assert all(torch.equal(value, buffers[name]) for name, value in stats.items()), "batch norm statistics changed"
+
+
 def test_the_parakeet_models_stream_and_canary_does_not():
     """Parakeet v2 and v3 (one backend) can stream; Canary cannot (its backend says so)."""
     assert streaming_models(["parakeet", "canary", "parakeet-v3"]) == ["parakeet", "parakeet-v3"]
@@ -170,63 +189,66 @@ def test_memory_stays_flat_over_a_30_minute_stream(live_store, utterances):
     assert growth < 40, f"RSS grew by {growth:.0f} MB from minute 5 to 30: {[round(r / 2**20) for r in rss.values()]}"
 
 
-@pytest.mark.timeout(600)  # a busy machine may take minutes to start the process
-def test_live_stdin_prints_final_lines_while_audio_still_arrives(live_store, clips, tmp_path):
-    """``--live -`` with 16 kHz s16le piped at real-time speed (once the model is ready): the first line is
-    printed while the writer still has audio to send; every line is ``[start → end] text``; the words are those of
-    the offline transcript. A short context (1.6 s of latency) keeps the audio short; the time from the end of the
-    input to the last line is measured by ``bench/bench_live.py`` ("wait after the last audio")."""
-    from offline_transcribe.transcribe import transcribe_audio
+class _Lines(io.TextIOBase):
+    """Standard output for ``run_live``: each line, and whether the writer had sent all its audio by then."""
+
+    def __init__(self, writer_done: threading.Event):
+        self.writer_done, self.lines = writer_done, []
+
+    def write(self, text: str) -> int:
+        self.lines += [(line, self.writer_done.is_set()) for line in text.splitlines() if line]
+        return len(text)
+
+
+def test_live_stdin_prints_final_lines_while_audio_still_arrives(live_store, clips):
+    """``--live -`` (``run_live`` in this process, its standard input a real pipe) with 16 kHz s16le written at
+    real-time speed: the first line is printed while the writer still has audio to send; every line is
+    ``[start → end] text``, in order; the words are those spoken. A short context (1.6 s of latency) keeps the
+    audio short; the time from the end of the input to the last line is measured by ``bench/bench_live.py``
+    ("wait after the last audio"). ``test_live_says_what_is_wrong`` runs the command itself."""
+    from offline_transcribe.live.headless import run_live
 
     rng = np.random.default_rng(16)
-    first, _ = ss.make_utterance(["hello", "seven", "two"], ss.HELDOUT_VOICES[0], ss.HELDOUT_SPEED, ss.HELDOUT_PITCH,
-                                 rng, tail_range=(1.5, 1.6), cache_dir=clips)  # fmt: skip
-    rest, _ = ss.make_long_file(rng, minutes=0.1, cache_dir=clips)
-    audio = np.concatenate([first, rest])  # a short first segment, then about 7 s more
-    with one_torch_thread():
-        offline = transcribe_audio(audio, "parakeet", store=live_store)
+    first, timings = ss.make_utterance(["hello", "seven", "two"], ss.HELDOUT_VOICES[0], ss.HELDOUT_SPEED,
+                                       ss.HELDOUT_PITCH, rng, tail_range=(1.5, 1.6), cache_dir=clips)  # fmt: skip
+    rest, rest_timings = ss.make_long_file(rng, minutes=0.05, cache_dir=clips)
+    audio = np.concatenate([first, rest])  # a short first segment, then about 4 s more
+    spoken = " ".join(t.word for t in [*timings, *rest_timings])
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    context = ["--live-chunk", "0.8", "--live-left", "1.6", "--live-right", "0.8"]
-    cmd = [sys.executable, str(SCRIPT), "--models-dir", str(live_store.models_dir), "--live", "-", *context]
-    env = {**app_env(tmp_path), "OMP_NUM_THREADS": "1"}  # one torch thread, as in this process
-    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    ready, writer_done = threading.Event(), threading.Event()
-    errors: list[str] = []
-
-    def read_errors() -> None:
-        for raw in proc.stderr:
-            errors.append(raw.decode(errors="replace"))
-            if raw.startswith(b"Live with"):  # the model is loaded
-                ready.set()
+    read_fd, write_fd = os.pipe()
+    writer_done = threading.Event()
+    out, err = _Lines(writer_done), io.StringIO()
 
     def write() -> None:
-        ready.wait(400)
         block, started = int(0.1 * ss.SAMPLE_RATE) * 2, time.monotonic()
-        try:
+        with open(write_fd, "wb", buffering=0) as pipe:
             for i, at in enumerate(range(0, len(pcm), block)):
                 time.sleep(max(0.0, started + i * 0.1 - time.monotonic()))
-                proc.stdin.write(pcm[at : at + block])
-                proc.stdin.flush()
-        finally:
+                pipe.write(pcm[at : at + block])
             writer_done.set()
-            proc.stdin.close()
 
-    threads = [threading.Thread(target=read_errors, daemon=True), threading.Thread(target=write, daemon=True)]
-    for t in threads:
-        t.start()
-    lines: list[tuple[str, bool]] = []  # (line, whether the writer had finished when it was read)
-    for raw in proc.stdout:
-        lines.append((raw.decode().rstrip("\n"), writer_done.is_set()))
-    assert proc.wait(60) == 0, "".join(errors)[-3000:]
-    assert lines, "".join(errors)[-3000:]
-    assert not lines[0][1], f"the first line came only after all {len(audio) / ss.SAMPLE_RATE:.1f} s were sent"
+    writer = threading.Thread(target=write, daemon=True)
+    with one_torch_thread(), open(read_fd, "rb") as stdin:
+        live_store.load("parakeet")  # loaded: the audio is spoken to a ready model
+        writer.start()
+        assert run_live(live_store, "-", "parakeet", SHORT, stdin=stdin, out=out, err=err) == 0, err.getvalue()
+    writer.join(10)
+    assert "Listening: 16 kHz mono s16le" in err.getvalue()
+    lines = out.lines
+    assert lines and not lines[0][1], f"the first line came only after all {len(audio) / ss.SAMPLE_RATE:.1f} s"
     parsed = [LINE.match(line) for line, _ in lines]
     assert all(parsed), lines
     text = " ".join(m.group(7) for m in parsed)
-    assert ss.word_error_rate([" ".join(words_of(offline.text))], [" ".join(words_of(text))]) <= MAX_WER_INCREASE * 2
+    assert ss.word_error_rate([spoken], [" ".join(words_of(text))]) <= MAX_WER_INCREASE * 2, (spoken, text)
     ends = [int(m.group(4)) * 3600 + int(m.group(5)) * 60 + float(m.group(6)) for m in parsed]
     assert ends == sorted(ends) and ends[-1] <= len(audio) / ss.SAMPLE_RATE + 0.1
+
+
+def test_the_live_options_reach_the_settings():
+    from offline_transcribe.cli import parse_args, settings_from_args
+
+    args = parse_args(["--live", "-", "--live-chunk", "1.6", "--live-right", "0"])
+    assert args.live == "-" and settings_from_args(args).live == LiveOptions(chunk_s=1.6, left_s=None, right_s=0.0)
 
 
 def test_live_says_what_is_wrong(live_store, tmp_path):
@@ -255,7 +277,7 @@ def test_live_steps_and_page_transcriptions_take_turns(live_store, utterances, t
     handler = TranscribeHandler(live_store, tmp_path / "exports", jobs=jobs)
     live = LiveMode(live_store, SHORT, tmp_path, jobs)
     tab = gr.Request(session_hash="tab-1")
-    speech = np.concatenate([audio for audio, _ in utterances[:3]])
+    speech = np.concatenate([audio for audio, _ in utterances[:2]])
     upload = write_wav(tmp_path / "upload.wav", utterances[3][0])
     results: list[str] = []
     uploads = threading.Thread(target=lambda: results.extend(handler(None, str(upload), "parakeet")[0]
@@ -284,24 +306,27 @@ def test_live_steps_and_page_transcriptions_take_turns(live_store, utterances, t
     assert all(a[1] <= b[0] for a, b in zip(ordered, ordered[1:], strict=False)), f"two jobs overlapped: {ordered}"
 
 
-def test_live_file_is_played_at_real_time_speed(live_store, utterances, tmp_path):
-    """``--live FILE`` (in this process): the file goes through the same session at the pace it was spoken; the
-    lines are those of the offline transcript."""
+def test_live_file_is_played_at_real_time_speed(live_store, utterances, tmp_path, capsys):
+    """``--live FILE`` (in this process): the file goes through the same session at the pace it was spoken;
+    standard output holds only the lines, the words of the offline transcript (one may differ: see
+    ``MAX_WER_INCREASE``). The shortest utterance of three words or more keeps it short."""
     from offline_transcribe.live.headless import run_live
     from offline_transcribe.transcribe import transcribe_audio
 
-    audio = np.concatenate([utterances[4][0], np.zeros(ss.SAMPLE_RATE, np.float32), utterances[5][0]])
+    audio = min((audio for audio, timings in utterances if len(timings) >= 3), key=len)
     wav = write_wav(tmp_path / "talk.wav", audio)
-    out, err = io.StringIO(), io.StringIO()
     with one_torch_thread():
         offline = transcribe_audio(audio, "parakeet", store=live_store)
+        capsys.readouterr()
         started = time.monotonic()
-        assert run_live(live_store, str(wav), "parakeet", SHORT, out=out, err=err) == 0, err.getvalue()
+        status = run_live(live_store, str(wav), "parakeet", SHORT)
         took = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert status == 0, err
     assert took >= len(audio) / ss.SAMPLE_RATE - 0.05, "not played at the pace it was spoken"  # sleeps: a floor
-    assert "Live with Parakeet-TDT-0.6B-v2 on CPU (chunk 0.8 s, left 1.6 s, right 0.8 s)" in err.getvalue()
-    lines = out.getvalue().splitlines()
+    assert "Live with Parakeet-TDT-0.6B-v2 on CPU (chunk 0.8 s, left 1.6 s, right 0.8 s)" in err
+    lines = out.splitlines()
     parsed = [LINE.match(line) for line in lines]
     assert lines and all(parsed), lines
-    text = " ".join(m.group(7) for m in parsed)
-    assert ss.word_error_rate([" ".join(words_of(offline.text))], [" ".join(words_of(text))]) <= MAX_WER_INCREASE * 2
+    expected, heard = words_of(offline.text), words_of(" ".join(m.group(7) for m in parsed))
+    assert ss.word_error_rate([" ".join(expected)], [" ".join(heard)]) * len(expected) <= 1, (expected, heard)

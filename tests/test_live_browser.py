@@ -38,22 +38,24 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> Path:
-    """About 20 s of held-out speech (utterances with pauses) for the fake microphone."""
+    """About 12 s of held-out speech (utterances with pauses) for the fake microphone (which loops it)."""
     root = tmp_path_factory.mktemp("live_speech")
-    audio, _ = ss.make_long_file(np.random.default_rng(42), minutes=0.33, cache_dir=root / "clips")
+    audio, _ = ss.make_long_file(np.random.default_rng(42), minutes=0.2, cache_dir=root / "clips")
     return write_wav(root / "speech.wav", np.concatenate([np.zeros(ss.SAMPLE_RATE // 2, np.float32), audio]))
 
 
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory, tiny_models_dir):
-    """The app with the trained tiny model installed as Parakeet (the tiny Canary stays: the app wants both)."""
+    """The app with the trained tiny model installed as Parakeet (the tiny Canary stays: the app wants both), behind
+    an API key, with a short live context (words final 2.4 s after they are said) given on the command line."""
     from conftest import install_parakeet
 
     models_dir = tmp_path_factory.mktemp("live_app") / "local_models"
     shutil.copytree(tiny_models_dir, models_dir)
     install_parakeet(models_dir, TRAINED_NEMO)
     run_dir = tmp_path_factory.mktemp("live_app_run")
-    with running_app(models_dir, run_dir, "--preload", env={API_KEY_ENV: KEY}) as running:  # loads as Chromium starts
+    context = ("--live-chunk", "1.6", "--live-left", "1.6", "--live-right", "0.8")
+    with running_app(models_dir, run_dir, "--preload", *context, env={API_KEY_ENV: KEY}) as running:
         yield running
         assert not running.network_attempts(), "the app tried to reach another machine"
     assert KEY not in running.log()
@@ -112,7 +114,7 @@ def test_words_appear_while_speaking_then_the_final_transcript_replaces_them(mic
     committed = page.locator("#live-text .live-committed")
     expect(committed).to_contain_text(A_WORD, timeout=120_000)
     expect(page.locator("#live-mic .stop-button")).to_be_visible()  # still recording: the microphone plays on
-    expect(page.locator("#live-status")).to_contain_text("Live with Parakeet-TDT-0.6B-v2 on CPU")
+    expect(page.locator("#live-status")).to_contain_text("Live with Parakeet-TDT-0.6B-v2 on CPU (chunk 1.6 s")
     heard = committed.inner_text().split()
     assert heard and set(heard) <= set(ss.VOCAB), heard
     save_screenshot(page, tmp_path / "live_page_speaking.png")

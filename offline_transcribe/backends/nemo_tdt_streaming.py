@@ -103,6 +103,7 @@ class TdtStream:
         ahead: list[Token] = []
         if len(window) > (self._decoded - start):  # there is new audio (the last step may have none)
             device = next(model.parameters()).device
+            model.eval()  # NeMo's transcribe() leaves encoder, decoder and joint in training mode (dropout, batch norm)
             with torch.inference_mode():
                 signal = torch.from_numpy(np.ascontiguousarray(window)).to(device)[None]
                 length = torch.tensor([signal.shape[1]], device=device)
