@@ -6,4 +6,4 @@ scripts/system_deps.sh
 scripts/install.sh requirements-dev.txt
 . .venv/bin/activate
 ruff check .
-python -m pytest "$@"
+python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"  # one test file per worker: module-scoped servers stay whole
