@@ -24,7 +24,10 @@ cd "$(dirname "$0")/.."
 DRY=0
 if [[ "${1:-}" == "--dry-run" ]]; then DRY=1; fi
 PY=${PYTHON:-python3}
-BUDGET=${GPU_CHECK_BUDGET_S:-480}
+# The limits are the CUDA machine's (16 cores, a GPU); the dry run proves the steps on a 2-core CPU, so its limits
+# are SCALE times longer (the timing that matters is the GPU run's).
+SCALE=$( ((DRY)) && echo "${GPU_CHECK_DRY_SCALE:-4}" || echo 1)
+BUDGET=${GPU_CHECK_BUDGET_S:-$((480 * SCALE))}
 WORK=${GPU_CHECK_WORK:-/tmp/gpu-check}
 SITE=${GPU_CHECK_SITE:-/tmp/site}
 if ((DRY)); then
@@ -48,7 +51,7 @@ record() {  # NAME STATUS SECONDS LIMIT: one line of steps.jsonl
 }
 
 step() {  # NAME LIMIT_S COMMAND…: run COMMAND under timeout, never past the budget (20 s kept for the summary)
-  local name=$1 limit=$2
+  local name=$1 limit=$(($2 * SCALE))
   shift 2
   local left=$((BUDGET - (SECONDS - START) - 20))
   ((left < limit)) && limit=$left
