@@ -177,6 +177,8 @@ def test_no_audio_is_refused_and_the_results_stay(page, app, tmp_path):
     traceback in the server's log."""
     upload_and_transcribe(page, speech_wav(tmp_path / "first.wav", "hello there"))
     expect(page.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
+    for sel in ("#segments", "#downloads", "#stats"):  # the events after the job (speaker view) have ended too
+        expect(page.locator(sel)).not_to_contain_text(re.compile(r"^\s*\d+(\.\d+)?s\b"), timeout=30_000)
     before = {sel: page.locator(sel).inner_text() for sel in ("#segments", "#downloads", "#stats", "#messages")}
     transcript = page.locator("#transcript textarea").input_value()
 

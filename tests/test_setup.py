@@ -32,7 +32,7 @@ from offline_transcribe.setup.staging import human
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCRIPT = "setup_local_models.py"
 PARAKEET, CANARY, V3 = MODELS["parakeet"], MODELS["canary"], MODELS["parakeet-v3"]
-RUN_TIMEOUT_S = 180  # the first run loads both models in child processes (NeMo import: tens of seconds)
+RUN_TIMEOUT_S = 420  # the first run loads both models in child processes (NeMo import: tens of seconds)
 CANARY_FILES = ("config.json", "model.safetensors")  # published in nvidia/canary-qwen-2.5b
 QWEN_FILES = {  # published in Qwen/Qwen3-1.7B -> where they go in the SALM folder
     "tokenizer.json": "tokenizer.json",

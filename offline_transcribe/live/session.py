@@ -39,7 +39,7 @@ BEHIND_AFTER_S = 2.0  # audio waiting beyond the context's latency before a sess
 
 def can_stream(key: str) -> bool:
     """Whether the model ``key``'s backend can transcribe live."""
-    return get_backend(get_spec(key).backend).streaming
+    return getattr(get_backend(get_spec(key).backend), "streaming", False)  # the diarizer has none
 
 
 def streaming_models(installed: list[str]) -> list[str]:
