@@ -2,9 +2,11 @@
 """Benchmark live transcription: compute and latency on a model shaped like Parakeet-TDT-0.6B-v2, and streaming
 against offline WER on the tiny model trained here (``tests/data/tiny_words_tdt.nemo``).
 
-    python bench/bench_live.py                 # CPU (about 15 min on a quiet 2-core machine)
+    python bench/bench_live.py                 # CPU: grid, realtime, wer (25 min on the shared 2-core machine)
+    python bench/bench_live.py --only wer      # some of the parts: grid, realtime, wer
     python bench/bench_live.py --quick         # smoke run: fewer contexts and steps, 20 s of real time
-    python bench/bench_live.py --device cuda   # GPU contexts (written, not yet run on a GPU)
+    python bench/bench_live.py --device cuda --check   # GPU contexts, no WER: step 4 of bench/gpu_check.sh
+    python bench/bench_live.py --check --tiny  # the same with the tests' tiny model on a CPU (a dry run, 3 min)
 
 It uses the Parakeet-shaped model and speech audio of ``bench_load_and_transcribe.py`` (built once into the same
 cache) installed with the real setup script, and measures, each step in a fresh Python process:

@@ -1,5 +1,5 @@
-"""The CUDA path, run for real: transcripts, the long-audio switch, out-of-memory recovery, the store's state and
-peak-memory figures, and Canary in bfloat16, on a GPU.
+"""The CUDA path, run for real: transcripts, live transcription, the long-audio switch, out-of-memory recovery, the
+store's state and peak-memory figures, and Canary in bfloat16, on a GPU.
 
 Skipped without a CUDA GPU (``bench/gpu_check.sh`` runs them on a lent CUDA machine). Its dry run
 (``bench/gpu_prepare.sh``) sets ``TRANSCRIBE_GPU_TEST_DEVICE=cpu`` to run the same bodies on the CPU first, so that
@@ -93,6 +93,37 @@ def test_the_gpu_transcript_is_the_cpu_transcript(words_dir, gpu_store, speech):
     shift = max(max(abs(a.start - b.start), abs(a.end - b.end)) for a, b in zip(got.words, ref.words, strict=True))
     assert shift <= FRAME_S, f"word times differ by up to {shift:.3f} s"
     assert got.device.startswith("GPU (") if ON_GPU else got.device == "CPU"
+
+
+def test_live_on_the_gpu_commits_what_it_commits_on_the_cpu(words_dir, gpu_store, speech):
+    """A live session with the GPU's default context (the TDT decoder's state carried between chunks on the GPU)
+    commits the words the same session commits on the CPU, word times within one encoder frame (12 s of the
+    speech: the CPU's steps at this context are many)."""
+    from offline_transcribe.backends import get_backend
+    from offline_transcribe.config import LiveOptions
+    from offline_transcribe.live.session import LiveSession
+
+    context = get_backend("nemo_tdt").stream_context("cuda")
+    options = LiveOptions(context.chunk_s, context.left_s, context.right_s)
+
+    def words(store: ModelStore) -> tuple[list, str]:
+        session = LiveSession(store, "parakeet", options)
+        for at in range(0, 12 * 16000, 4000):  # 0.25 s pieces
+            session.feed(speech[at : at + 4000])
+        view = session.close()
+        assert not view.error, view.error
+        return [w for segment in view.segments for w in segment.words], view.device
+
+    cpu_store = ModelStore(words_dir, device="cpu")
+    try:
+        ref, _ = words(cpu_store)
+    finally:
+        cpu_store.close()
+    got, device = words(gpu_store)
+    assert len(ref) >= 6 and [w.text for w in got] == [w.text for w in ref]
+    shift = max(max(abs(a.start - b.start), abs(a.end - b.end)) for a, b in zip(got, ref, strict=True))
+    assert shift <= FRAME_S, f"word times differ by up to {shift:.3f} s"
+    assert device.startswith("GPU (") if ON_GPU else device == "CPU"
 
 
 def test_long_audio_on_the_gpu_switches_and_restores_the_settings(gpu_store, speech):

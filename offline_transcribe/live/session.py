@@ -38,8 +38,8 @@ BEHIND_AFTER_S = 2.0  # audio waiting beyond the context's latency before a sess
 
 
 def can_stream(key: str) -> bool:
-    """Whether the model ``key``'s backend can transcribe live."""
-    return getattr(get_backend(get_spec(key).backend), "streaming", False)  # the diarizer has none
+    """Whether the model ``key``'s backend can transcribe live (a backend that does not say cannot)."""
+    return bool(getattr(get_backend(get_spec(key).backend), "streaming", False))
 
 
 def streaming_models(installed: list[str]) -> list[str]:
@@ -57,7 +57,7 @@ def streaming_backend(key: str) -> StreamingBackend:
     """The backend of model ``key``; raises ``LiveUnavailableError`` when it cannot stream."""
     spec = get_spec(key)
     backend = get_backend(spec.backend)
-    if not backend.streaming:
+    if not can_stream(key):
         names = ", ".join(MODELS[k].display_name for k in MODELS if can_stream(k))
         raise LiveUnavailableError(f"{spec.display_name} cannot transcribe live; {names} can.")
     return backend  # type: ignore[return-value]

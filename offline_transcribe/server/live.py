@@ -190,8 +190,8 @@ class LiveMode:
             return f"✗ {view.error}"
         if not view.started:
             return (
-                f"● Loading {view.model_name}… What you say is recorded meanwhile and appears once it is ready. "
-                f"Heard {view.received_s:.1f} s."
+                f"● Starting live transcription with {view.model_name} (it loads, or waits for a transcription under "
+                f"way)… What you say is recorded meanwhile and appears once it runs. Heard {view.received_s:.1f} s."
             )
         if view.finished:  # aborted: another tab took over after this one sent nothing for IDLE_S
             return f"⚠ Live stopped here: another tab took it over. Recorded {tab.recorded_s:.1f} s."
