@@ -16,13 +16,19 @@ first use). Both models are installed with the real setup script. Each step runs
   with the offline preset) and, on the same file, the app's Parakeet transcription (``transcribe_file``); the
   ratio of their times (wall and CPU) and each process's peak RSS;
 * NeMo's own ``forward`` (features of the whole file first) on the shortest length, for its peak RSS;
-* the app's diarization of 3 hours of audio: peak RSS (memory must not grow with the length).
+* the app's diarization of 3 hours of audio: peak RSS (memory must not grow with the length);
+* accuracy, which random weights cannot show: the DER (``pyannote.metrics``) of the tiny Sortformer trained here
+  (``tests/data/tiny_sortformer.nemo``) on the held-out synthetic conversations of its training script's test sets
+  (voices, speed and pitch it never heard), through the app's streaming diarizer and through NeMo's own offline
+  forward.
 
-Weights are random, so the turns are nonsense, but the computation per second of audio is the real model's.
+Weights of the v2-shaped model are random, so its turns are nonsense, but the computation per second of audio is
+the real model's.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -50,6 +56,7 @@ from bench_load_and_transcribe import (
 )
 
 MODEL_FORMAT = 1  # bump when the built model changes, so cached copies are rebuilt
+TRAINED = PROJECT_DIR / "tests" / "data" / "tiny_sortformer.nemo"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -154,6 +161,30 @@ def child_transcribe(a: dict) -> dict:
             "gpu_peak_mb": transcript.peak_gpu_memory_mb}
 
 
+def child_der(a: dict) -> dict:
+    """DER of the trained tiny Sortformer on its training script's held-out test conversations: through the app
+    (streaming, the offline preset, the app's post-processing) and through NeMo's offline forward."""
+    import torch
+
+    torch.set_num_threads(1)
+    sys.path[:0] = [str(PROJECT_DIR / "training"), str(PROJECT_DIR / "tests")]
+    import train_tiny_sortformer as training
+
+    import synth_conversation as sc
+    import synth_speech as ss
+    from offline_transcribe.diarize.sortformer import restore_sortformer
+
+    figures = json.loads(Path(a["nemo"]).with_suffix(".json").read_text())
+    cache = Path(a["clips"])
+    ss.synth_words(ss.VOCAB, sc.DIAR_HELDOUT_VOICES, [ss.HELDOUT_SPEED], [ss.HELDOUT_PITCH], cache, workers=2)
+    sets = training.test_sets(argparse.Namespace(n_test=figures["args"]["n_test"], seed=figures["args"]["seed"]),
+                              cache)  # fmt: skip
+    app = training.evaluate_app(Path(a["nemo"]), sets)
+    model = restore_sortformer(Path(a["nemo"]))
+    nemo = {name: training.evaluate_offline(model, convs) for name, convs in sets.items()}
+    return {"app": app, "nemo_forward": nemo, "sha256": figures["sha256"]}
+
+
 def _gpu_peak_mb(device: str) -> float | None:
     if not device.startswith("cuda"):
         return None
@@ -168,6 +199,7 @@ CHILDREN = {
     "diarize": child_diarize,
     "diarize_nemo": child_diarize_nemo,
     "transcribe": child_transcribe,
+    "der": child_der,
 }
 
 
@@ -229,9 +261,12 @@ class DiarizeBench(Bench):
                 "diarize_nemo", {**common, "wav": str(wavs[shortest])}, f"sortformer-nemo-forward-{shortest}s")}
             r["long"] = {"seconds": self.long_length(), **self.run_child(
                 "diarize", {**common, "wav": str(wavs[self.long_length()])},
-                f"sortformer-diarize-{self.long_length()}s", timeout=14400)}
+                f"sortformer-diarize-{self.long_length()}s", timeout=6 * 3600)}
         finally:
             shutil.rmtree(models_dir.parent, ignore_errors=True)
+        print("DER of the trained tiny Sortformer on held-out conversations…", flush=True)
+        r["der"] = self.run_child("der", {"nemo": str(TRAINED), "clips": str(self.cache / "diarizer-clips")},
+                                  "sortformer-der")
         r.update(device=self.device, nemo_bytes=sortformer.stat().st_size, total_s=time.perf_counter() - t0,
                  machine=machine())
         (self.logs / "sortformer-results.json").write_text(json.dumps(r, indent=1))
@@ -288,6 +323,25 @@ def report(r: dict) -> str:
         audio = m.get("audio_bytes")
         lines.append(f"| {name} | {_duration(seconds)} | {m['wall_s']:.1f} | {_gb(m['peak'])} "
                      f"| {_gb(m['peak'] - m['before']['rss'])} | {_gb(audio) if audio else '—'} |")
+    lines += [
+        "",
+        "#### Who speaks when: DER of the trained tiny Sortformer on held-out synthetic conversations",
+        "",
+        f"`tests/data/tiny_sortformer.nemo` (sha256 `{r['der']['sha256'][:12]}…`), voices, speed and pitch never heard "
+        "in training; `pyannote.metrics`, overlaps scored.",
+        "",
+        "| conversations | audio | DER, the app (streaming) | missed | false alarm | confusion | DER, collar 0.25 s "
+        "| DER, NeMo's offline forward | diarization RTF |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    labels = {"heldout_2spk": "two speakers, 15-40 s", "heldout_3spk": "three speakers, 15-40 s",
+              "heldout_2spk_long": "two speakers, 90-150 s (several chunks)"}  # fmt: skip
+    for name, d in r["der"]["app"].items():
+        lines.append(
+            f"| {d['conversations']} × {labels.get(name, name)} | {d['audio_s'] / 60:.1f} min | {d['der']:.1%} "
+            f"| {d['missed']:.1%} | {d['false_alarm']:.1%} | {d['confusion']:.1%} | {d['der_collar_0.25']:.1%} "
+            f"| {r['der']['nemo_forward'][name]['der']:.1%} | {d['rtf']:.3f} |"
+        )
     if r["device"].startswith("cuda"):
         lines += ["", "| audio | peak GPU MB diarizing | peak GPU MB transcribing |", "|---|---|---|"]
         lines += [f"| {_duration(row['seconds'])} | {row['diarize']['gpu_peak_mb']:.0f} "
