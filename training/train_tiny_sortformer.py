@@ -295,6 +295,14 @@ def test_sets(args: argparse.Namespace, cache: Path) -> dict[str, list[sc.Conver
 # --------------------------------------------------------------------------------------------- main
 
 
+def _shown(value: object) -> object:
+    """An argument as the figures record it: paths inside the repository relative to it."""
+    if not isinstance(value, Path):
+        return value
+    path = value.resolve()
+    return str(path.relative_to(REPO) if path.is_relative_to(REPO) else value)
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -439,7 +447,7 @@ def train(args: argparse.Namespace, cache: Path, t_start: float) -> dict:
         "time_data_s": round(t_data, 1),
         "time_train_s": round(t_train, 1),
         "threads": args.threads,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": {k: _shown(v) for k, v in vars(args).items() if k != "cache_dir"},  # the cache changes nothing
     }
 
 
@@ -456,9 +464,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.evaluate is not None:
         figures = json.loads(fig_path.read_text()) if fig_path.exists() else {}
         figures["test_app"] = evaluate_app(args.evaluate, test_sets(args, cache))
-        figures["test_app_command"] = "python training/train_tiny_sortformer.py --evaluate " + str(
-            args.evaluate.resolve().relative_to(REPO) if args.evaluate.resolve().is_relative_to(REPO) else args.evaluate
-        )
+        figures["test_app_command"] = f"python training/train_tiny_sortformer.py --evaluate {_shown(args.evaluate)}"
     else:
         figures = train(args, cache, t_start)
         figures["time_total_s"] = round(time.time() - t_start, 1)

@@ -644,6 +644,7 @@ def build_app(
         ).then(
             speaker_handlers.show, inputs=speaker_view.state,
             outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
+            queue=False, show_progress="hidden",
         )  # fmt: skip
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,

@@ -26,7 +26,7 @@ from ..types import Transcript
 
 COUNT_CHOICES = ["auto", *(str(n) for n in range(1, MAX_SPEAKERS + 1))]
 NAME_HEADERS = ["File", "Speaker", "Name"]
-SPEAKER_SEGMENT_WIDTHS = ["16%", "8%", "8%", "12%", "56%"]  # File, Start, End, Speaker, Text
+SPEAKER_SEGMENT_WIDTHS = ["18%", "68px", "68px", "14%", "auto"]  # File, Start, End, Speaker, Text
 COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]  # Okabe-Ito: colour-blind safe
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 
