@@ -393,6 +393,20 @@ def bf16_autocast(device: str) -> Any:
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
+def bf16_error(device: str) -> str | None:
+    """Why an LSTM (Parakeet's prediction network) cannot run under bfloat16 autocast on ``device``, or None when
+    it can: oneDNN on a CPU without bfloat16 support refuses it, which ends the dry run, not a CUDA run."""
+    import torch
+
+    lstm = torch.nn.LSTM(8, 8, batch_first=True).to(device)
+    try:
+        with torch.inference_mode(), bf16_autocast(device):
+            lstm(torch.zeros(1, 2, 8, device=device))
+    except RuntimeError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
 def child_gpu_rtfx(a: dict) -> dict:
     """The GPU rows: RTFx of the engine (one request per file) in float32 and under bfloat16 autocast with its peak
     GPU memory, and of a bare ``model.transcribe`` over a batch of files sorted by length (longest first),
@@ -405,9 +419,11 @@ def child_gpu_rtfx(a: dict) -> dict:
     store = ModelStore(a["models_dir"], device=a["device"])
     model = store.load("parakeet").model
     _engine(Path(a["clip"]), store)  # warm-up
+    bf16 = bf16_error(a["device"])
+    dtypes = ("float32",) if bf16 else ("float32", "bfloat16")
     rows = []
     for wav, seconds in a["audio"]:
-        for dtype in ("float32", "bfloat16"):
+        for dtype in dtypes:
             autocast = bf16_autocast(a["device"]) if dtype == "bfloat16" else None
             watch, _, transcript = _engine(Path(wav), store, autocast)
             rows.append({"seconds": seconds, "dtype": dtype, "wall_s": watch.wall,
@@ -418,7 +434,7 @@ def child_gpu_rtfx(a: dict) -> dict:
     paths, audio_s = [f[0] for f in files], sum(f[1] for f in files)
     model.transcribe(paths[-8:], batch_size=8, verbose=False)  # warm-up
     batch = []
-    for dtype in ("float32", "bfloat16"):
+    for dtype in dtypes:
         if a["device"].startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         with bf16_autocast(a["device"]) if dtype == "bfloat16" else contextlib.nullcontext(), Stopwatch() as watch:
@@ -430,7 +446,7 @@ def child_gpu_rtfx(a: dict) -> dict:
                       "peak_gpu_mb": None if peak is None else peak / 2**20,
                       "words": sum(len(t.split()) for t in texts)})
         print(batch[-1], flush=True)
-    return {"rows": rows, "batch": batch}
+    return {"rows": rows, "batch": batch, "bf16_error": bf16}
 
 
 def _threads() -> int:
@@ -847,6 +863,8 @@ def report(r: dict) -> str:
             lines.append(f"| {_duration(row['seconds'])} | {row['dtype']} | {row['wall_s']:.2f} "
                          f"| {row['seconds'] / row['wall_s']:.0f}× | {_mb(row['peak_gpu_mb'])} | {row['words']} "
                          f"| {' '.join(row['notes'])} |")
+        if r["gpu_rtfx"].get("bf16_error"):
+            lines += ["", f"No bf16 rows: bfloat16 autocast fails on {r['device']} ({r['gpu_rtfx']['bf16_error']})."]
         lines += ["", f"#### {r['device']}: bare `model.transcribe` over a batch of files sorted by length "
                   "(`batch_size` = the number of files: the Open ASR leaderboard's way)", "",
                   "| files | audio min | dtype | wall s | RTFx | peak GPU memory MB | words emitted |",
