@@ -80,10 +80,11 @@ def mic(playwright, speech):
     browser.close()
 
 
-# How long the first microphone chunk of a new stream may take to reach the server and come back. Usually seconds;
-# in the full suite on a busy 2-core machine it took about 2 minutes (the app's log: the tab's session started
-# 2 min after Record), cause not yet found, so the browser waits up to 5.
-FIRST_CHUNK_MS = 300_000
+# How long the first microphone chunk of a new stream may take to reach the server and come back: usually
+# seconds. In the full suite it sometimes arrives only when the tab closes (see the xfail below), and waiting
+# longer (5 min was tried) does not help, so the wait stays short.
+FIRST_CHUNK_MS = 120_000
+
 
 def open_page(browser, app) -> tuple:
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, permissions=["microphone"])
