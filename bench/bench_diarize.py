@@ -241,10 +241,7 @@ class DiarizeBench(Bench):
         root = models_dir
         if which == "tiny":
             root = Path(tempfile.mkdtemp(prefix="bench-models-", dir=self.cache)) / "local_models"
-            with open(self.logs / "sortformer-setup-tiny.log", "w") as log:
-                subprocess.run([sys.executable, str(PROJECT_DIR / "setup_local_models.py"), "--models-dir", str(root),
-                                "--no-check-load", "--only", "diarizer", "--from", str(TRAINED)],
-                               cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, check=True)  # fmt: skip
+            self.install_diarizer(root, TRAINED, "sortformer-setup-tiny")
         rows = []
         try:
             for seconds in (self.long_length(),) if which == "v2" else (self.lengths()[0], self.long_length()):
@@ -256,12 +253,16 @@ class DiarizeBench(Bench):
                 shutil.rmtree(root.parent, ignore_errors=True)
         return rows
 
+    def install_diarizer(self, root: Path, nemo: Path, label: str) -> None:
+        """``setup_local_models.py --only diarizer --from nemo`` into the models folder ``root``; log in ``label``."""
+        with open(self.logs / f"{label}.log", "w") as log:
+            subprocess.run([sys.executable, str(PROJECT_DIR / "setup_local_models.py"), "--models-dir", str(root),
+                            "--no-check-load", "--only", "diarizer", "--from", str(nemo)],
+                           cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, check=True)
+
     def install_all(self, parakeet: Path, canary: Path, sortformer: Path) -> Path:
         root = self.install(parakeet, canary)
-        with open(self.logs / "sortformer-setup.log", "w") as log:
-            subprocess.run([sys.executable, str(PROJECT_DIR / "setup_local_models.py"), "--models-dir", str(root),
-                            "--no-check-load", "--only", "diarizer", "--from", str(sortformer)],
-                           cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, check=True)
+        self.install_diarizer(root, sortformer, "sortformer-setup")
         return root
 
     def run(self) -> dict:
