@@ -37,6 +37,7 @@ from .config import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, Live
 from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
 from .exports import EXPORT_FORMATS, SPEAKER_FORMATS
+from .jobs import sources as job_sources
 from .logs import configure_logging
 from .models.files import start_command
 from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
@@ -93,11 +94,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "other computers can reach")
     p.add_argument("--verbose", action="store_true", help="also show the log lines of NeMo, Lightning and transformers")
     headless = p.add_argument_group("without a browser")
-    headless.add_argument("--transcribe", nargs="+", metavar="FILE", help="transcribe these files and exit")
+    headless.add_argument("--transcribe", nargs="+", metavar="PATH",
+                          help="transcribe these files, folders (searched recursively; outputs mirror the tree) or "
+                          "manifests (NeMo JSONL, or a list of paths) and exit; a folder or manifest runs as a job "
+                          "that a rerun resumes")
     headless.add_argument("--format", help=f"{', '.join(EXPORT_FORMATS)}, several separated by commas, or all "
                           "(default: txt)")
     headless.add_argument("--output-dir", type=Path, help="where to write the files (default: the current folder)")
     headless.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    jobs = p.add_argument_group("folders and archives (jobs)")
+    jobs.add_argument("--retries", type=int, default=2, metavar="N",
+                      help="a job's failed files are tried again on later runs up to N times (default: 2)")
+    jobs.add_argument("--batch-seconds", type=float, metavar="S",
+                      help="audio per model call when short files are batched (default: measured per device)")
+    jobs.add_argument("--status", action="store_true",
+                      help="print the job of --output-dir: counts and failures with their messages; transcribe nothing")
+    jobs.add_argument("--watch", metavar="DIR", type=Path,
+                      help="transcribe DIR, then each new file once it stops growing, until Ctrl-C")
     headless.add_argument("--live", metavar="SOURCE", help="transcribe live and print each segment when it is "
                           "final: - reads 16 kHz mono s16le PCM from standard input, a file is played at real-time "
                           "speed")
@@ -123,7 +136,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--format applies only with --transcribe FILE... (the answers about a --transcript are Markdown)")
     if args.transcript and args.speakers is not None:
         p.error("--speakers applies only with --transcribe FILE... (a --transcript keeps the speakers it has)")
-    if not args.transcribe and not args.transcript:
+    if args.retries < 0 or (args.batch_seconds is not None and args.batch_seconds <= 0):
+        p.error("--retries: give 0 or more; --batch-seconds: give a number of seconds above 0")
+    if args.status and (args.transcribe or args.watch or args.live or args.transcript):
+        p.error("--status only reads a job's ledger: give it with --output-dir alone")
+    if not args.transcribe and not args.transcript and not args.watch and not args.status:
         given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
                                           ("--overwrite", args.overwrite or None),
                                           ("--speakers", args.speakers)) if value is not None]
@@ -315,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         print(HALF_IS_DEFAULT, file=sys.stderr)
     settings = settings_from_args(args)
     store = ModelStore.from_settings(settings)
+    if args.status or args.watch or (args.transcribe and job_sources.needs_job(args.transcribe)):
+        return run_job_command(args, store, settings)
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
                          overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options,
@@ -330,6 +349,27 @@ def main(argv: list[str] | None = None) -> int:
     if validate_local_models(store, settings.startup_models) is None:
         return 1
     return serve(settings, store)
+
+
+def run_job_command(args: argparse.Namespace, store: ModelStore, settings: Settings) -> int:
+    """``--status``, ``--watch`` and ``--transcribe`` of folders or manifests (``offline_transcribe.jobs``)."""
+    from .jobs import command
+    from .jobs.job import JobOptions
+
+    out_dir = args.output_dir or Path(".")
+    if args.status:
+        return command.status(out_dir)
+    if args.ask:
+        print("--ask works with files given one by one, not with folders, manifests or --watch.", file=sys.stderr)
+        return EXIT_USAGE
+    opts = JobOptions(settings.default_model, out_dir, args.formats, args.speaker_options, args.retries,
+                      args.batch_seconds, args.overwrite)
+    with libraries_quiet(args.verbose) as out:
+        if args.watch:
+            from .jobs.watch import watch
+
+            return watch(store, args.watch, opts, verbose=args.verbose, out=out)
+        return command.run(store, args.transcribe, opts, verbose=args.verbose, out=out)
 
 
 def run() -> None:
