@@ -129,6 +129,8 @@ def run_job(items: Sequence[Item], store: ModelStore, opts: JobOptions, out: Tex
         counts = job.counts
         for item, error in job.failed_now:
             print(summary_line(FileResult(item.path, item.name, error=error)), file=out, flush=True)
+        if not job.todo:
+            return counts
         runner = LocalRunner(store, opts.model_key, opts.policy, opts.speakers)
         device = (store.device or ("cuda" if _has_cuda() else "cpu")).split(":")[0]
         batch_s = opts.batch_seconds or BATCH_SECONDS.get(device, BATCH_SECONDS["cpu"])

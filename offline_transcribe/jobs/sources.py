@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,10 +106,12 @@ def glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
-def mirrored_stem(relative: Path, file: Path) -> str:
-    """The output stem of ``file`` found at ``relative`` below a searched root: the folders, then its own stem."""
+def mirrored_stem(relative: Path, file: Path, clash: bool | None = None) -> str:
+    """The output stem of ``file`` found at ``relative`` below a searched root: the folders, then its own stem
+    (``sibling_stem``; ``clash`` says whether a sibling shares the stem, when the caller knows)."""
     parts = [_safe_part(p) for p in relative.parent.parts if p not in ("", ".")]
-    return "/".join([*parts, _safe_part(sibling_stem(file))])
+    own = sibling_stem(file) if clash is None else file.name if clash else file.stem
+    return "/".join([*parts, _safe_part(own)])
 
 
 def check_output_outside(root: Path, out_dir: Path) -> None:
@@ -146,6 +149,8 @@ def walk_folder(root: Path, skipped: list[tuple[Path, str]]) -> list[Item]:
             items.append(Item(folder, mirrored_stem(rel, folder), error=(
                 f"The folder '{folder}' could not be read ({exc.strerror or exc}). Check its permissions.")))
             return
+        stems = Counter(Path(e.name).stem.lower() for e in entries if is_media(Path(e.name)))
+        prefix = "".join(f"{_safe_part(p)}/" for p in rel.parts if p not in ("", "."))
         for entry in entries:
             path = Path(entry.path)
             if entry.name.startswith("."):
@@ -167,7 +172,8 @@ def walk_folder(root: Path, skipped: list[tuple[Path, str]]) -> list[Item]:
             elif not is_file:
                 skipped.append((path, "not a regular file"))
             elif is_media(path):
-                items.append(Item(path, mirrored_stem(rel / entry.name, path)))
+                clash = stems[path.stem.lower()] > 1
+                items.append(Item(path, prefix + _safe_part(path.name if clash else path.stem)))
             else:
                 skipped.append((path, "not audio or video"))
 
