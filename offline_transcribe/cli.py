@@ -9,6 +9,9 @@ live transcription.
     python transcribe_ui.py --transcribe talk.mp3 --ask "What are the action items?"   # and talk.answers.md
     python transcribe_ui.py --transcript out/talk.json --ask summary                  # a transcript made before
     python transcribe_ui.py --transcribe interview.m4a --speakers 2 --format srt,json   # who said what
+    python transcribe_ui.py --transcribe recordings/ --output-dir out/   # a job: resumable, out/ mirrors the tree
+    python transcribe_ui.py --status --output-dir out/                   # the job's counts and failures
+    python transcribe_ui.py --watch inbox/ --output-dir out/             # a drop folder, until Ctrl-C
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a

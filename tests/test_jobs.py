@@ -271,3 +271,23 @@ def test_watch_takes_files_once_they_settle_and_exits_0_on_ctrl_c(tree, tmp_path
     assert sorted(rows(out).values()) == [("done", 1)] * 3
     assert (out / "slow.txt").read_text() == (out / "slow.txt").read_text().strip() + "\n"
     assert (out / "sub" / "later.srt").exists()
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def test_command_line_folder_job_rerun_and_status(store, tree, tmp_path, capsys):
+    """``--transcribe FOLDER`` runs a job (summary on stdout), a rerun skips it all, ``--status`` reports it."""
+    import transcribe_ui
+
+    models = str(store.models_dir)
+    args = ["--models-dir", models, "--only", "parakeet", "--format", "txt", "--output-dir", str(tmp_path / "o"),
+            "--batch-seconds", "8", "--transcribe", str(tree / "2024")]
+    assert transcribe_ui.main(args) == 0
+    out = capsys.readouterr().out
+    assert "Job: 10 done, 0 no speech, 0 failed" in out
+    assert transcribe_ui.main(args) == 0
+    assert "Job: 0 done, 0 no speech, 0 failed, 10 already done before" in capsys.readouterr().out
+    assert transcribe_ui.main(["--status", "--output-dir", str(tmp_path / "o")]) == 0
+    assert "0 pending, 0 running, 10 done, 0 no speech, 0 failed" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "o").iterdir())[:2] == [".transcribe-job.sqlite", "clip00.txt"]
