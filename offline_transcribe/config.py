@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,27 @@ def parse_size(text: str) -> int:
     return int(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()]
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normal_origin(text: str) -> str:
+    """A web origin as ``scheme://host:port`` (lower case, the default port written out); ``ValueError`` for
+    anything that is not an http(s) origin without a path."""
+    try:
+        parts = urllib.parse.urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not an origin such as https://notes.example.org:8443") from None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname or parts.path not in {"", "/"} or (
+        parts.query or parts.fragment or parts.username
+    ):
+        raise ValueError(f"{text.strip()!r} is not an origin such as https://notes.example.org:8443")
+    scheme = parts.scheme.lower()
+    host = parts.hostname.rstrip(".")
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port or _DEFAULT_PORTS[scheme]}"
+
+
 def _registry_default() -> str:
     from .models.registry import DEFAULT_MODEL  # the registry imports this module: look it up when needed
 
@@ -130,6 +152,7 @@ class Settings:
     long_audio: LongAudioPolicy = field(default_factory=LongAudioPolicy)
     live: LiveOptions = field(default_factory=LiveOptions)
     allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback that the server answers (a reverse proxy's)
+    allowed_origins: tuple[str, ...] = ()  # pages (scheme://host:port) besides the server's own that may use it
     api_key: str | None = field(default=None, repr=False)  # needed off loopback; never printed or logged
 
     @classmethod
