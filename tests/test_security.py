@@ -412,3 +412,47 @@ def test_a_wav_header_that_lies_gives_times_inside_the_audio(app, speech, tmp_pa
     times = [t for seg in result.segments or [] for t in (seg.start, seg.end)]
     times += [t for w in result.words or [] for t in (w.start, w.end)]
     assert all(0 <= t <= result.duration for t in times), (result.duration, times)
+
+
+def test_a_page_request_whose_page_closed_while_waiting_is_dropped(app, speech, tmp_path):
+    """The page's job waits in the job line behind a long API job; its page closes (the event stream ends): it is
+    dropped when its turn would come, and never runs."""
+    long = write_wav(tmp_path / "long.wav", np.random.default_rng(4).normal(0, 0.1, 16000 * 600).astype(np.float32))
+
+    def page_jobs() -> int:
+        return len(re.findall(r"job \d+ start .* via=page", app.log()))
+
+    config = json.loads(request(app, "GET", "/config")[2])
+    fn_index = next(i for i, dep in enumerate(config["dependencies"]) if dep.get("api_name") == "transcribe")
+    upload, upload_type = multipart([("files", "door.wav", speech.read_bytes())])
+    status, _, uploaded = request(app, "POST", "/gradio_api/upload", upload, {"Content-Type": upload_type})
+    assert status == 200, uploaded
+    before = page_jobs()
+
+    body, content_type = multipart([("file", "long.wav", long.read_bytes()), ("model", None, b"parakeet")])
+    busy = threading.Thread(target=request, args=(app, "POST", "/v1/audio/transcriptions", body,
+                                                  {"Content-Type": content_type}))
+    busy.start()
+    deadline = time.monotonic() + 60
+    while "via=api" not in app.log().split("start t=")[-1] and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    session = uuid.uuid4().hex
+    join = {"data": [[file_data(json.loads(uploaded)[0])], None, "parakeet", False, "auto", None],
+            "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None}
+    status, _, reply = request(app, "POST", "/gradio_api/queue/join", json.dumps(join).encode(),
+                               {"Content-Type": "application/json"})
+    assert status == 200, reply
+    stream = socket.create_connection((HOST, app.port))
+    stream.sendall(f"GET /gradio_api/queue/data?session_hash={session} HTTP/1.1\r\nHost: {HOST}:{app.port}\r\n"
+                   "Accept: text/event-stream\r\n\r\n".encode())
+    seen = b""
+    while b"process_starts" not in seen:  # the page's job has left Gradio's queue and waits in the job line
+        seen += stream.recv(65536)
+    stream.close()  # the page closes
+    busy.join(300)
+    deadline = time.monotonic() + 15
+    while "via=page) whose client went away" not in app.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "model=parakeet via=page) whose client went away before its turn" in app.log(), app.log()[-3000:]
+    assert page_jobs() == before, "the closed page's job was run"
