@@ -74,8 +74,7 @@ def app(trained_models_dir, app_tmp):
 
 def workspace_of(app: AppProcess, tmp: Path) -> Path:
     """The running server's private folder (the one whose name has its process id)."""
-    (root,) = [p for p in tmp.glob(f"offline-transcribe-{os.getuid()}/server-{app.proc.pid}-*") if p.is_dir()]
-    return root
+    return app.private_dir
 
 
 def request(app: AppProcess, method: str, path: str, body: bytes | None = None,
