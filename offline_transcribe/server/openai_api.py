@@ -19,6 +19,7 @@ Uploads live in a private temporary folder for the length of the request only.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import logging
@@ -349,9 +350,12 @@ def _event_stream(events: list[dict[str, Any]]) -> StreamingResponse:
 class TranscriptionApi:
     """The /v1 routes over one server's settings, store and job line."""
 
-    def __init__(self, settings: Settings, store: ModelStore, jobs: JobQueue, upload_root: Path) -> None:
+    def __init__(self, settings: Settings, store: ModelStore, jobs: JobQueue, upload_root: Path | None = None) -> None:
         self.settings, self.store, self.jobs = settings, store, jobs
-        self.upload_root = upload_root  # the server's private folder for uploads (``workspace``)
+        if upload_root is None:  # routes without a server's private folder (``workspace``): one of their own
+            upload_root = Path(tempfile.mkdtemp(prefix="offline-transcribe-api-"))
+            atexit.register(shutil.rmtree, upload_root, ignore_errors=True)
+        self.upload_root = upload_root
         self.upload_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._api_turn: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
 
@@ -517,7 +521,7 @@ def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 def install(
-    app: FastAPI, settings: Settings, store: ModelStore, jobs: JobQueue, upload_root: Path
+    app: FastAPI, settings: Settings, store: ModelStore, jobs: JobQueue, upload_root: Path | None = None
 ) -> TranscriptionApi:
     """Add the /v1 routes and their error handler to ``app``; uploads are kept under ``upload_root`` for the length
     of their request."""

@@ -424,8 +424,9 @@ class TranscribeHandler:
         token: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
     ) -> tuple[str, dict, list[str], list[list], str]:
-        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages."""
-        return self.transcribe(files, recording, model_key, identify_speakers, speaker_count, token, progress)[:5]
+        """Transcribe files the app itself holds (a live recording; no upload check): returns text, segments,
+        downloads, stats, messages."""
+        return self._in_line(files, recording, model_key, identify_speakers, speaker_count, token, progress)[:5]
 
     def transcribe(
         self,
@@ -438,13 +439,27 @@ class TranscribeHandler:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
         request: gr.Request = None,  # type: ignore[assignment]  (Gradio passes it)
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
-        """What ``__call__`` returns, and the results themselves (the page keeps them to rename speakers).
+        """The page's Transcribe (and its API's ``/transcribe``): what ``__call__`` returns, and the results
+        themselves (the page keeps them to rename speakers). Only files uploaded to this server are read.
 
         Runs when the server's job line (``jobs``) gives it its turn, which logs the job's start and end; a
         request whose page has gone by then is dropped. ``token`` (from ``refuse_without_audio``) is marked
         finished at the end.
         """
         self.refuse_foreign_paths([*(files or []), *([recording] if recording else [])])
+        return self._in_line(files, recording, model_key, identify_speakers, speaker_count, token, progress, request)
+
+    def _in_line(
+        self,
+        files: list[str] | None,
+        recording: str | None,
+        model_key: str,
+        identify_speakers: bool,
+        speaker_count: str,
+        token: str | None,
+        progress: gr.Progress,
+        request: gr.Request | None = None,
+    ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
         count = len(files or []) + bool(recording)
 
         def waiting() -> None:
