@@ -12,6 +12,7 @@ live transcription.
     python transcribe_ui.py --transcribe recordings/ --output-dir out/   # a job: resumable, out/ mirrors the tree
     python transcribe_ui.py --status --output-dir out/                   # the job's counts and failures
     python transcribe_ui.py --watch inbox/ --output-dir out/             # a drop folder, until Ctrl-C
+    python transcribe_ui.py --transcribe recordings/ --output-dir /shared/out --ray auto   # the job on a Ray cluster
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -50,6 +51,7 @@ from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
 from .exports import EXPORT_FORMATS, SPEAKER_FORMATS
 from .jobs import sources as job_sources
+from .jobs.on_ray import options as ray_options
 from .logs import configure_logging
 from .models.files import start_command
 from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
@@ -126,6 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="print the job of --output-dir: counts and failures with their messages; transcribe nothing")
     jobs.add_argument("--watch", metavar="DIR", type=Path,
                       help="transcribe DIR, then each new file once it stops growing, until Ctrl-C")
+    ray_options.add_arguments(p)
     headless.add_argument("--live", metavar="SOURCE", help="transcribe live and print each segment when it is "
                           "final: - reads 16 kHz mono s16le PCM from standard input, a file is played at real-time "
                           "speed")
@@ -142,6 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help=f"identify the speakers (1 to {MAX_SPEAKERS}, or auto: the default); needs the speaker "
                           f"model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
     args = p.parse_args(argv)
+    args.ray_options = ray_options.from_args(p, args)  # None without --ray; exits 2 when Ray is not installed
     if args.transcript and (not args.ask or args.transcribe):
         p.error("--transcript JSON... needs --ask QUESTION, and not --transcribe (ask about a transcript made before, "
                 "or transcribe and ask)")
@@ -352,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         print(HALF_IS_DEFAULT, file=sys.stderr)
     settings = settings_from_args(args)
     store = ModelStore.from_settings(settings)
-    if args.status or args.watch or (args.transcribe and job_sources.needs_job(args.transcribe)):
+    if args.status or args.watch or (args.transcribe and (job_sources.needs_job(args.transcribe) or args.ray)):
         return run_job_command(args, store, settings)
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
@@ -383,7 +387,8 @@ def run_job_command(args: argparse.Namespace, store: ModelStore, settings: Setti
         print("--ask works with files given one by one, not with folders, manifests or --watch.", file=sys.stderr)
         return EXIT_USAGE
     opts = JobOptions(settings.default_model, out_dir, args.formats, args.speaker_options, args.retries,
-                      args.batch_seconds, args.overwrite)
+                      args.batch_seconds, args.overwrite, runner="ray" if args.ray_options else "local",
+                      runner_options=args.ray_options)
     with libraries_quiet(args.verbose) as out:
         if args.watch:
             from .jobs.watch import watch

@@ -21,11 +21,11 @@ from ..diarize import SpeakerOptions
 from ..errors import JobRefusedError
 from ..exports import EXPORT_FORMATS
 from ..models.store import ModelStore
-from .batcher import batches, decode_ahead
 from .ledger import FINISHED, Ledger, Row, fingerprint
 from .outputs import clean_temporary, output_paths, write_atomic
 from .progress import Counts, JobProgress
-from .runner import LocalRunner, Result
+from .runner import Result
+from .runners import make_runner
 from .sources import Item
 
 log = logging.getLogger("transcribe.jobs")
@@ -47,6 +47,8 @@ class JobOptions:
     overwrite: bool = False
     decode_workers: int = 2
     policy: LongAudioPolicy | None = None
+    runner: str = "local"  # where the batches run: a name in runners.RUNNERS
+    runner_options: object = None  # that runner's own options (e.g. on_ray.RayOptions)
 
     def fingerprinted(self) -> dict:
         """The options that change what is written (a ledger of other options is refused)."""
@@ -131,20 +133,20 @@ def run_job(items: Sequence[Item], store: ModelStore, opts: JobOptions, out: Tex
             print(summary_line(FileResult(item.path, item.name, error=error)), file=out, flush=True)
         if not job.todo:
             return counts
-        runner = LocalRunner(store, opts.model_key, opts.policy, opts.speakers)
-        device = (store.device or ("cuda" if _has_cuda() else "cpu")).split(":")[0]
-        batch_s = opts.batch_seconds or BATCH_SECONDS.get(device, BATCH_SECONDS["cpu"])
-        alone_above = runner.policy.local_attention_above_s if runner.batches else 0.0
+        runner = make_runner(store, opts, err)  # where the batches run (runners.RUNNERS)
         progress = JobProgress(len(job.todo), counts, err)
         stats = {item.key: (size, mtime) for item, size, mtime, _ in job.todo}
+
+        def claim(claimed: Sequence[Item]) -> None:
+            ledger.claim([(i.key, str(i.path), i.stem, *stats[i.key], _fingerprint(i, stats[i.key][0]))
+                          for i in claimed])
+
         try:
-            for batch in batches(decode_ahead([t[0] for t in job.todo], opts.decode_workers), batch_s, alone_above):
-                ledger.claim([(d.item.key, str(d.item.path), d.item.stem, *stats[d.item.key],
-                               _fingerprint(d.item, stats[d.item.key][0])) for d in batch])
-                for result in runner.run(batch):
-                    _record(result, ledger, opts, counts, out, verbose)
-                    progress.update()
+            for result in runner.results([t[0] for t in job.todo], claim):
+                _record(result, ledger, opts, counts, out, verbose)
+                progress.update()
         finally:
+            runner.close()
             progress.close()
             clean_temporary(opts.out_dir)
         return counts
