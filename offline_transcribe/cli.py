@@ -157,6 +157,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--speakers applies only with --transcribe FILE... (a --transcript keeps the speakers it has)")
     if args.retries < 0 or (args.batch_seconds is not None and args.batch_seconds <= 0):
         p.error("--retries: give 0 or more; --batch-seconds: give a number of seconds above 0")
+    if args.watch and args.transcribe:
+        p.error("--watch DIR and --transcribe: choose one (--watch transcribes what is in DIR first)")
     if args.status and (args.transcribe or args.watch or args.live or args.transcript):
         p.error("--status only reads a job's ledger: give it with --output-dir alone")
     if not args.transcribe and not args.transcript and not args.watch and not args.status:

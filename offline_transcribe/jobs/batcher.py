@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -43,6 +44,9 @@ def decode(item: Item) -> Decoded:
     """One item's audio, cut to its excerpt; errors become the message for the user."""
     started = time.perf_counter()
     try:
+        if item.path.is_file() and not os.access(item.path, os.R_OK):
+            raise AppError(f"'{item.path}' cannot be read: this user has no read permission. Fix the permissions "
+                           f"(chmod u+r '{item.path}') or run as its owner.")
         audio = load_audio(item.path)
         if item.offset or item.duration is not None:
             start = int(item.offset * SAMPLE_RATE)

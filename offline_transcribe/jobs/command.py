@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import AppError, JobRefusedError
+from ..errors import AppError
 from ..models.store import ModelStore
 from .job import JobOptions, run_job
 from .ledger import status_report
@@ -42,7 +42,7 @@ def run(store: ModelStore, inputs: Sequence[str], opts: JobOptions, verbose: boo
     try:
         items = collect(inputs, opts.out_dir, skipped)
         counts = run_job(items, store, opts, out=out, verbose=verbose)
-    except JobRefusedError as exc:
+    except AppError as exc:  # refused before the start, or the model could not be loaded
         print(str(exc), file=out)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import JobRefusedError
+from ..errors import AppError
 from ..models.store import ModelStore
 from .command import EXIT_FAILED, EXIT_OK
 from .job import JobOptions, run_job
@@ -57,7 +57,7 @@ def watch(store: ModelStore, folder: Path, opts: JobOptions, verbose: bool = Fal
             if ready:
                 items = [Item(p, mirrored_stem(p.relative_to(folder), p)) for p in sorted(ready)]
                 _run(store, items, opts, verbose, out)
-    except JobRefusedError as exc:
+    except AppError as exc:  # refused, or the model missing
         print(str(exc), file=out)
         return EXIT_FAILED
     except KeyboardInterrupt:
