@@ -9,6 +9,7 @@ stays fast; torch runs on one thread, which makes forking safe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -83,14 +84,14 @@ def snapshot(out: Path) -> dict[str, bytes]:
 def done_count(out: Path) -> int:
     """Rows done so far (0 while the ledger is being created)."""
     try:
-        with sqlite3.connect(out / LEDGER_NAME) as conn:
+        with contextlib.closing(sqlite3.connect(out / LEDGER_NAME)) as conn:  # closed: no connection across a fork
             return conn.execute("SELECT COUNT(*) FROM files WHERE state='done'").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
 
 def rows(out: Path) -> dict[str, tuple[str, int]]:
-    with sqlite3.connect(out / LEDGER_NAME) as conn:
+    with contextlib.closing(sqlite3.connect(out / LEDGER_NAME)) as conn:
         return {k: (s, a) for k, s, a in conn.execute("SELECT key, state, attempts FROM files")}
 
 
@@ -198,8 +199,14 @@ def _child(target, *args) -> multiprocessing.Process:
 
 
 def _job(tree: Path, out: Path, store) -> None:
-    with open(os.devnull, "w") as devnull:
-        run_job(collect([tree], out), store, opts(out), out=devnull, err=devnull)
+    import traceback
+
+    try:
+        with open(os.devnull, "w") as devnull:
+            run_job(collect([tree], out), store, opts(out), out=devnull, err=devnull)
+    except BaseException:
+        (out.parent / "child-error.txt").write_text(traceback.format_exc())
+        os._exit(1)
     os._exit(0)
 
 
@@ -219,8 +226,10 @@ def test_resume_after_sigkill_at_random_moments(tree, tmp_path, store):
                 break
             time.sleep(0.02)
         time.sleep(float(rng.uniform(0, 0.1)))
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL (nothing when the job already ended)
         proc.join()
+        error = tmp_path / "child-error.txt"
+        assert proc.exitcode in (0, -signal.SIGKILL), error.read_text() if error.exists() else proc.exitcode
         interrupted += proc.exitcode == -signal.SIGKILL
     assert interrupted and sum(s == "done" for s, _ in rows(out).values()) < 30
     run_job(collect([tree], out), store, opts(out))
