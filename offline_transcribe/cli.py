@@ -9,6 +9,7 @@ live transcription.
     python transcribe_ui.py --transcribe talk.mp3 --ask "What are the action items?"   # and talk.answers.md
     python transcribe_ui.py --transcript out/talk.json --ask summary                  # a transcript made before
     python transcribe_ui.py --transcribe interview.m4a --speakers 2 --format srt,json   # who said what
+    python transcribe_ui.py --transcribe clip.mp4 --format srt --subtitle-preset "one line"   # vertical video
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -36,11 +37,12 @@ from .batch import FileResult, Outcome, output_stems, parse_formats, planned_out
 from .config import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, LiveOptions, Settings, parse_size
 from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
-from .exports import EXPORT_FORMATS, SPEAKER_FORMATS
+from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, ExportOptions
 from .logs import configure_logging
 from .models.files import start_command
 from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
+from .subtitles import arguments as subtitle_arguments
 
 log = logging.getLogger("transcribe.ui")
 
@@ -98,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "(default: txt)")
     headless.add_argument("--output-dir", type=Path, help="where to write the files (default: the current folder)")
     headless.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    subtitle_arguments.add_arguments(headless)
     headless.add_argument("--live", metavar="SOURCE", help="transcribe live and print each segment when it is "
                           "final: - reads 16 kHz mono s16le PCM from standard input, a file is played at real-time "
                           "speed")
@@ -126,6 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.transcribe and not args.transcript:
         given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
                                           ("--overwrite", args.overwrite or None),
+                                          ("--subtitle-preset", args.subtitle_preset),
                                           ("--speakers", args.speakers)) if value is not None]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
@@ -139,6 +143,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.formats = parse_formats(args.format or "txt")
     except ValueError as exc:
         p.error(f"--format: {exc}")
+    try:
+        args.export_options = ExportOptions(subtitle_arguments.from_args(args))
+    except ValueError as exc:
+        p.error(f"subtitles: {exc}")
     try:
         args.only = parse_model_keys(args.only) if args.only is not None else ()
     except ValueError as exc:
@@ -245,7 +253,7 @@ def libraries_quiet(verbose: bool):
 def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
     overwrite: bool = False, verbose: bool = False, speakers: SpeakerOptions | None = None,
-    questions: Sequence[str] = (),
+    questions: Sequence[str] = (), export_options: ExportOptions | None = None,
 ) -> int:
     """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
 
@@ -278,7 +286,7 @@ def run_batch(
         terminal = TerminalProgress(len(files), out=out)
         results = transcribe_files(
             files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
-            progress=terminal, on_start=terminal.start, on_done=terminal.done,
+            progress=terminal, on_start=terminal.start, on_done=terminal.done, export_options=export_options,
         )
         pairs = zip(results, answers, strict=False)  # no answers without questions
         transcribed = [(res.transcript, path) for res, path in pairs if res.ok and res.transcript is not None]
@@ -318,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
                          overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options,
-                         questions=args.ask or ())
+                         questions=args.ask or (), export_options=args.export_options)
     if args.live:
         from .live.headless import run_live
 

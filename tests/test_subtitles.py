@@ -145,3 +145,21 @@ def test_random_transcripts_keep_every_limit(t: Transcript, options) -> None:
     check_cues(vtt, options, words, until=t.audio_duration)
     # a speaker's cue holds only that speaker's words
     assert [c.voice for c in vtt] == [c.speaker for c in shape_cues(t.segments, options)]
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(gaps=st.lists(st.floats(0.0, 0.7), min_size=1, max_size=300), lengths=st.floats(0.1, 0.9))
+def test_segments_are_bounded_without_punctuation(gaps: list[float], lengths: float) -> None:
+    """Words without punctuation or long pauses still become segments of at most 15 s and 40 words, cut at a
+    longest pause, and no word is lost."""
+    from offline_transcribe.backends.windows import SEGMENT_MAX_S, SEGMENT_MAX_WORDS, words_to_segments
+
+    t, words = 0.0, []
+    for i, gap in enumerate(gaps):
+        t += gap
+        words.append(Word(f"w{i}", t, t + lengths))
+        t += lengths
+    segments = words_to_segments(words)
+    assert [w for s in segments for w in s.words] == words
+    for s in segments:
+        assert len(s.words) <= SEGMENT_MAX_WORDS and (len(s.words) == 1 or s.end - s.start <= SEGMENT_MAX_S)
