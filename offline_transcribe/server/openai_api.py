@@ -45,6 +45,8 @@ from ..exports import safe_stem, to_srt, to_txt, to_vtt
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_spec, transcription_models
 from ..models.store import ModelStore
+from ..subtitles import PRESETS, SubtitleOptions
+from ..subtitles import arguments as subtitle_fields
 from ..transcribe import transcribe_file
 from ..types import Transcript
 from .jobs import JobQueue
@@ -58,10 +60,10 @@ SPEAKER_FORMATS = ("diarized_json",)  # formats that need the speaker model
 GRANULARITIES = ("segment", "word")
 STREAM_FORMATS = ("json", "text", "diarized_json")
 FORM_OVERHEAD = 1 << 20  # bytes a form may carry besides its file: the other fields and the boundaries
-_TEXT_FORMATS: dict[str, tuple[Callable[[Transcript], str], str]] = {
-    "text": (to_txt, "text/plain"),
-    "srt": (to_srt, "text/plain"),
-    "vtt": (to_vtt, "text/vtt"),
+_TEXT_FORMATS: dict[str, tuple[Callable[[Transcript, TranscriptionOptions], str], str]] = {
+    "text": (lambda t, o: to_txt(t), "text/plain"),
+    "srt": (lambda t, o: to_srt(t, o.subtitles), "text/plain"),  # shaped: subtitle_preset, max_line_chars… fields
+    "vtt": (lambda t, o: to_vtt(t, o.subtitles), "text/vtt"),
 }
 _LANGUAGE_NAMES = {  # OpenAI's verbose_json names the language in English
     "bg": "bulgarian", "cs": "czech", "da": "danish", "de": "german", "el": "greek", "en": "english",
@@ -127,6 +129,7 @@ class TranscriptionOptions:
     granularities: frozenset[str] = frozenset()
     language: str | None = None
     stream: bool = False
+    subtitles: SubtitleOptions = PRESETS["standard"]  # srt and vtt: the form's subtitle fields, else "standard"
 
     @property
     def speakers(self) -> SpeakerOptions | None:
@@ -180,7 +183,11 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
     if stream and fmt not in STREAM_FORMATS:
         raise ApiError(400, f"stream=true sends text events: use response_format json or text, not {fmt}.",
                        param="stream", code="unsupported_value")
-    return TranscriptionOptions(fmt, granularities, _text_field(form, "language").lower() or None, stream)
+    try:
+        subtitles = subtitle_fields.from_fields(lambda name: _text_field(form, name))
+    except subtitle_fields.FieldError as exc:
+        raise ApiError(400, f"{exc}.", param=exc.field, code="invalid_value") from None
+    return TranscriptionOptions(fmt, granularities, _text_field(form, "language").lower() or None, stream, subtitles)
 
 
 class _BodyLimit:
@@ -296,7 +303,7 @@ def render(t: Transcript, spec: ModelSpec, options: TranscriptionOptions) -> Res
     if options.response_format == "diarized_json":
         return JSONResponse(diarized_json(t))
     write, media_type = _TEXT_FORMATS[options.response_format]
-    return PlainTextResponse(write(t), media_type=media_type)
+    return PlainTextResponse(write(t, options), media_type=media_type)
 
 
 def stream_events(t: Transcript, options: TranscriptionOptions | None = None) -> list[dict[str, Any]]:

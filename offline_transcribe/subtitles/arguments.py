@@ -30,9 +30,17 @@ def from_args(args: argparse.Namespace) -> SubtitleOptions:
     return subtitle_options(args.subtitle_preset, **{name: getattr(args, name) for name in FIELDS})
 
 
+class FieldError(ValueError):
+    """A subtitle field that is wrong; ``field`` is its name."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def from_fields(get: Callable[[str], str]) -> SubtitleOptions:
     """The options of text fields (``get(name)`` returns ``""`` for a field not sent): ``subtitle_preset`` and the
-    limits by their flag names with underscores; none sent is "standard". Raises ``ValueError`` naming the field."""
+    limits by their flag names with underscores; none sent is "standard". Raises ``FieldError`` naming the field."""
     values: dict[str, int | float] = {}
     for name in FIELDS:
         raw = get(name).strip()
@@ -41,5 +49,9 @@ def from_fields(get: Callable[[str], str]) -> SubtitleOptions:
                 values[name] = _TYPES[name](raw)
             except ValueError:
                 kind = "a whole number" if _TYPES[name] is int else "a number"
-                raise ValueError(f"{name} must be {kind}, not {raw!r}") from None
-    return subtitle_options(get("subtitle_preset").strip() or None, **values)
+                raise FieldError(f"{name} must be {kind}, not {raw!r}", name) from None
+    try:
+        return subtitle_options(get("subtitle_preset").strip() or None, **values)
+    except ValueError as exc:
+        named = [name for name in FIELDS if str(exc).startswith(name.replace("_", "-"))]
+        raise FieldError(str(exc).replace("-", "_") if named else str(exc), (named or ["subtitle_preset"])[0]) from None
