@@ -34,7 +34,16 @@ from typing import TextIO
 
 from .ask import headless as ask_headless
 from .batch import FileResult, Outcome, output_stems, parse_formats, planned_outputs, summary_line, transcribe_files
-from .config import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, LiveOptions, Settings, parse_size
+from .config import (
+    API_KEY_ENV,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_FILE_SIZE,
+    LiveOptions,
+    LongAudioPolicy,
+    Settings,
+    parse_size,
+)
 from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
 from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, ExportOptions
@@ -80,6 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--float32", action="store_true",
                    help="run Canary in float32 on a GPU too (default: bfloat16 where the GPU supports it, about half "
                    "the GPU memory)")
+    p.add_argument("--canary-word-times", choices=["on", "off"], default="on",
+                   help="Canary-Qwen gets word times from Parakeet (which transcribes the audio too, when installed): "
+                   "on (default) or off (times per window of up to 40 s)")
     p.add_argument("--half", action="store_true", help=argparse.SUPPRESS)  # deprecated: bfloat16 is the default
     p.add_argument("--unload-after", type=float, metavar="MINUTES",
                    help="unload a model from memory after this many minutes without use (default: keep it)")
@@ -188,6 +200,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_file_size=args.max_file_size,
         unload_after_s=args.unload_after * 60 if args.unload_after is not None else None,
         live=LiveOptions(args.live_chunk, args.live_left, args.live_right),
+        long_audio=LongAudioPolicy(borrow_word_times=args.canary_word_times == "on"),
         allowed_hosts=args.allowed_hosts,
         api_key=args.api_key,
         verbose=args.verbose,
@@ -253,7 +266,7 @@ def libraries_quiet(verbose: bool):
 def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
     overwrite: bool = False, verbose: bool = False, speakers: SpeakerOptions | None = None,
-    questions: Sequence[str] = (), export_options: ExportOptions | None = None,
+    questions: Sequence[str] = (), export_options: ExportOptions | None = None, policy: LongAudioPolicy | None = None,
 ) -> int:
     """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
 
@@ -287,6 +300,7 @@ def run_batch(
         results = transcribe_files(
             files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
             progress=terminal, on_start=terminal.start, on_done=terminal.done, export_options=export_options,
+            policy=policy,
         )
         pairs = zip(results, answers, strict=False)  # no answers without questions
         transcribed = [(res.transcript, path) for res, path in pairs if res.ok and res.transcript is not None]
@@ -326,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
                          overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options,
-                         questions=args.ask or (), export_options=args.export_options)
+                         questions=args.ask or (), export_options=args.export_options, policy=settings.long_audio)
     if args.live:
         from .live.headless import run_live
 

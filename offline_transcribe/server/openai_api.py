@@ -49,6 +49,7 @@ from ..subtitles import PRESETS, SubtitleOptions
 from ..subtitles import arguments as subtitle_fields
 from ..transcribe import transcribe_file
 from ..types import Transcript
+from ..wordtimes import borrow
 from .jobs import JobQueue
 
 log = logging.getLogger("transcribe.api")
@@ -170,7 +171,8 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
                        param="timestamp_granularities", code="invalid_value")
     if fmt == "verbose_json" and "word" in granularities and not word_timestamps:  # (diarized_json has no words)
         raise ApiError(400, f"{model_name} gives timestamps per window, not per word: ask for segment timestamps, "
-                       "or use a Parakeet model for word timestamps.", param="timestamp_granularities",
+                       "or use a Parakeet model for word timestamps (or install Parakeet, which lends Canary its "
+                       "word times, and leave --canary-word-times on).", param="timestamp_granularities",
                        code="unsupported_value")
     if temperature := _text_field(form, "temperature"):
         try:
@@ -397,7 +399,9 @@ class TranscriptionApi:
                 raise ApiError(400, "Send the audio as a multipart/form-data file field named 'file'.",
                                param="file", code="missing_file")
             spec = self.resolve_model(_text_field(form, "model"))
-            options = read_options(form, get_backend(spec.backend).word_timestamps, spec.display_name)
+            word_times = get_backend(spec.backend).word_timestamps or borrow.lender(
+                spec, self.store, self.settings.long_audio) is not None  # Canary: Parakeet's, when installed
+            options = read_options(form, word_times, spec.display_name)
             if options.speakers is not None:
                 self.check_speaker_model()
             if upload.size is not None and upload.size > self.settings.max_file_bytes:
