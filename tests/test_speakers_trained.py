@@ -350,7 +350,26 @@ def test_in_the_browser_two_speakers_show_up_and_a_new_name_reaches_the_srt(app,
         with page.expect_download() as download:
             page.locator("#downloads a[download='two people.srt']").click()
         srt = Path(download.value.path()).read_text()
+
+        # Another subtitle preset after the run: the downloads are written again from the transcript, names kept.
+        page.get_by_text("Subtitles", exact=True).click()
+        page.locator("#subtitle-preset input").click()
+        page.get_by_role("option", name="one line").click()
+        expect(page.locator("#subtitle-max-line-chars input")).to_have_value("32")
+        link = page.locator("#downloads a[download='two people.srt']")
+        before = link.get_attribute("href")
+        page.locator("#subtitle-apply").click()
+        expect(link).not_to_have_attribute("href", before, timeout=30_000)  # a new file
+        with page.expect_download() as download:
+            link.click()
+        one_line = Path(download.value.path()).read_text()
         browser.close()
     assert "Alice: " in srt and "Speaker 1" not in srt
     assert {e.plaintext.split(":")[0] for e in pysubs2.SSAFile.from_string(srt)} == {"Alice", "Speaker 2"}
+    check_cues(read_srt(srt), PRESETS["standard"])
+    check_cues(read_srt(one_line), PRESETS["one line"])  # the new shape: one line of at most 32 characters a cue
+    assert "Alice: " in one_line and "Speaker 1" not in one_line and one_line != srt
+    said = [" ".join(re.sub(r"^(Alice|Speaker 2): ", "", " ".join(c.lines)) for c in read_srt(text)).split()
+            for text in (srt, one_line)]  # fmt: skip
+    assert said[0] == said[1]  # the same words
     print(f"screenshot: {shot}")

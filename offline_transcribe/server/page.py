@@ -648,10 +648,11 @@ def build_app(
             outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
             queue=False, show_progress="hidden",
         ).then(
-            reshaper.after_run, inputs=[speaker_view.state, *subtitle_controls.inputs], outputs=downloads,
+            reshaper.after_run, inputs=[speaker_view.state, speaker_view.names, *subtitle_controls.inputs],
+            outputs=downloads,
             api_visibility="private", show_progress="hidden",
         )  # fmt: skip
-        subtitles_panel.wire(subtitle_controls, speaker_view.state, downloads, reshaper)
+        subtitles_panel.wire(subtitle_controls, speaker_view.state, speaker_view.names, downloads, reshaper)
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")

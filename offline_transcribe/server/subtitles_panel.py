@@ -1,6 +1,6 @@
 """The page's "Subtitles" settings: a preset and its limits. They shape the SRT and VTT downloads of the run that
 follows, and "Apply to the downloads" writes the downloads of the last run again with new settings, from the
-transcript the page already has (no new transcription)."""
+transcript the page already has (no new transcription), with the speaker names of the renaming table."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from pathlib import Path
 import gradio as gr
 
 from ..batch import FileResult
+from ..diarize.attribute import rename_speakers
 from ..exports import ExportOptions, write_exports
 from ..subtitles import PRESETS, SubtitleOptions, subtitle_options
 from ..subtitles.arguments import FIELDS
 from ..subtitles.presets import LIMITS, STANDARD
+from .speakers import _rows as table_rows
 
 LABELS = {"max_line_chars": "Characters per line", "max_lines": "Lines per cue", "max_cue_seconds": "Longest cue (s)",
           "max_cps": "Characters per second"}  # fmt: skip
@@ -76,35 +78,45 @@ class Reshaper:
     def __init__(self, new_dir: Callable[[], Path], downloads: Callable[[list[FileResult], Path], list[str]]):
         self.new_dir, self.downloads = new_dir, downloads
 
-    def __call__(self, results: list[FileResult] | None, preset: str | None, *limits: float | None) -> list[str]:
-        """The downloads of ``results`` written again with the settings."""
+    def __call__(
+        self, results: list[FileResult] | None, names: object, preset: str | None, *limits: float | None
+    ) -> list[str]:
+        """The downloads of ``results`` written again with the settings (and the speakers' ``names`` table)."""
         results = [r for r in results or [] if r.ok and r.transcript is not None and r.outputs]
         if not results:
             raise gr.Error("Transcribe something first: there are no downloads to write again.", title="Subtitles",
                            print_exception=False)  # fmt: skip
         options = ExportOptions(options_of(preset, *limits))
+        given = {(str(f), str(s)): str(n) for f, s, n in table_rows(names)}
         out_dir = self.new_dir()
         again = []
         for res in results:
-            assert res.transcript is not None
+            t = res.transcript
+            assert t is not None
+            if t.speakers:
+                t = rename_speakers(t, {s: given.get((res.name, s), "") for s in t.speakers})
             stem = next(iter(res.outputs.values())).stem
             formats = [f for f in res.outputs if f != "rttm"]
-            outputs = write_exports(res.transcript, out_dir, stem, formats, options)
-            again.append(FileResult(res.path, res.name, res.transcript, outputs, res.error))
+            outputs = write_exports(t, out_dir, stem, formats, options)
+            again.append(FileResult(res.path, res.name, t, outputs, res.error))
         return self.downloads(again, out_dir)
 
-    def after_run(self, results: list[FileResult] | None, preset: str | None, *limits: float | None) -> dict:
+    def after_run(
+        self, results: list[FileResult] | None, names: object, preset: str | None, *limits: float | None
+    ) -> dict:
         """After a transcription: its downloads in the chosen shape (unchanged when the settings are the
         standard ones, which the run already used)."""
         if options_of(preset, *limits) == PRESETS[STANDARD] or not any(r.ok for r in results or []):
             return gr.update()
-        return gr.update(value=self(results, preset, *limits))
+        return gr.update(value=self(results, names, preset, *limits))
 
 
-def wire(controls: SubtitleControls, results: gr.State, downloads: gr.File, reshaper: Reshaper) -> None:
-    """The apply button: the last run's downloads written again."""
+def wire(
+    controls: SubtitleControls, results: gr.State, names: gr.Dataframe, downloads: gr.File, reshaper: Reshaper
+) -> None:
+    """The apply button: the last run's downloads written again (``names``: the speaker-renaming table)."""
     controls.apply.click(
-        reshaper, inputs=[results, *controls.inputs], outputs=downloads, api_name="reshape_subtitles",
+        reshaper, inputs=[results, names, *controls.inputs], outputs=downloads, api_name="reshape_subtitles",
         api_description="Write the last transcription's downloads again with other subtitle settings (preset, "
         "characters per line, lines, longest cue, characters per second).",
     )
