@@ -42,6 +42,7 @@ from .config import (
     LiveOptions,
     LongAudioPolicy,
     Settings,
+    normal_origin,
     parse_size,
 )
 from .diarize import MAX_SPEAKERS, SpeakerOptions
@@ -102,6 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--allowed-hosts", default="", metavar="NAMES",
                    help="host names, separated by commas, that the server answers to besides 127.0.0.1, localhost "
                    "and [::1] (a reverse proxy's); requests for any other name are refused")
+    p.add_argument("--allowed-origins", default="", metavar="ORIGINS",
+                   help="web pages, separated by commas (scheme://host:port), whose scripts may use the server "
+                   "besides its own page; every other page is refused, loopback ones on other ports too")
     p.add_argument("--api-key", metavar="KEY", help=f"the key that the API and the page ask for (default: "
                    f"${API_KEY_ENV}, which other users cannot see in the process list); needed with a --host "
                    "other computers can reach")
@@ -183,6 +187,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.allowed_hosts = tuple(name.strip() for name in args.allowed_hosts.split(",") if name.strip())
     if bad := [name for name in args.allowed_hosts if "/" in name or " " in name]:
         p.error(f"--allowed-hosts: give host names such as transcribe.example.org, not {', '.join(bad)}")
+    try:
+        args.allowed_origins = tuple(normal_origin(o) for o in args.allowed_origins.split(",") if o.strip())
+    except ValueError as exc:
+        p.error(f"--allowed-origins: {exc}")
     return args
 
 
@@ -202,6 +210,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         live=LiveOptions(args.live_chunk, args.live_left, args.live_right),
         long_audio=LongAudioPolicy(borrow_word_times=args.canary_word_times == "on"),
         allowed_hosts=args.allowed_hosts,
+        allowed_origins=args.allowed_origins,
         api_key=args.api_key,
         verbose=args.verbose,
     )

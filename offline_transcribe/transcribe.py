@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,20 @@ def transcribe_file(
         audio, model, store=store, policy=policy, progress=progress, source=Path(path).name, started=started,
         speakers=speakers,
     )  # fmt: skip
+
+
+def clamp_times(segments: list[Segment], duration: float) -> list[Segment]:
+    """The segments with every time inside the audio, ``[0, duration]``: a model's frames can run past the end of
+    very short audio (the encoder's padding), and no segment or word may start after the audio ends."""
+
+    def inside(t: float) -> float:
+        return min(max(t, 0.0), duration)
+
+    return [
+        replace(seg, start=inside(seg.start), end=inside(seg.end),
+                words=tuple(replace(w, start=inside(w.start), end=inside(w.end)) for w in seg.words))
+        for seg in segments
+    ]
 
 
 def transcribe_audio(
@@ -123,6 +138,7 @@ def transcribe_audio(
                             f"app keeps running: try again, close other programs using the GPU, or split the file."
                         ) from exc
                     raise
+            segments = clamp_times(segments, duration)
             loaded.record_speed(duration, run.elapsed)
             device, peak_mb = loaded.device_label, peak.get("mb")
         if lender is not None and segments:  # (nothing heard: no second pass)

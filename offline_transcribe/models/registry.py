@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..config import SETUP_SCRIPT, resolve_models_dir
 from ..errors import UnknownModelError
+from ..paths import SETUP_SCRIPT, resolve_models_dir
 
 Storage = Literal["nemo", "folder"]  # one .nemo archive, or a checkpoint folder (SALM.save_pretrained)
 Task = Literal["transcribe", "diarize"]  # what a model is for: turning speech into text, or telling who speaks

@@ -18,12 +18,15 @@ Uploads live in a private temporary folder for the length of the request only.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +53,7 @@ from ..subtitles import arguments as subtitle_fields
 from ..transcribe import transcribe_file
 from ..types import Transcript
 from ..wordtimes import borrow
-from .jobs import JobQueue
+from .jobs import ClientGone, JobQueue
 
 log = logging.getLogger("transcribe.api")
 
@@ -165,9 +168,10 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
         raise ApiError(400, f"Unknown response_format {fmt!r}: choose one of {', '.join(RESPONSE_FORMATS)}.",
                        param="response_format", code="invalid_value")
     asked = [str(v) for key in ("timestamp_granularities[]", "timestamp_granularities") for v in form.getlist(key)]
-    granularities = frozenset(word for value in asked for word in re.findall(r"[a-z_]+", value.lower()))
+    granularities = frozenset(word for value in asked for word in re.findall(r"[^\s,\[\]\"']+", value.lower()))
     if unknown := sorted(granularities - set(GRANULARITIES)):
-        raise ApiError(400, f"Unknown timestamp granularity {', '.join(unknown)}: choose word, segment or both.",
+        shown = ", ".join(repr(word[:40]) for word in unknown[:3])
+        raise ApiError(400, f"Unknown timestamp granularity {shown}: choose word, segment or both.",
                        param="timestamp_granularities", code="invalid_value")
     if fmt == "verbose_json" and "word" in granularities and not word_timestamps:  # (diarized_json has no words)
         raise ApiError(400, f"{model_name} gives timestamps per window, not per word: ask for segment timestamps, "
@@ -225,6 +229,28 @@ class _BodyLimit:
 def _upload_name(filename: str | None) -> str:
     """The uploaded file's own name, made safe (no folders), for messages and for PyAV's format guess."""
     return safe_stem(Path(filename or "audio").name)
+
+
+@contextlib.asynccontextmanager
+async def client_watch(
+    request: Request, on_gone: Callable[[], None] | None = None
+) -> AsyncIterator[threading.Event]:
+    """An event that is set (and ``on_gone`` called) when the client of ``request`` hangs up while the block runs;
+    for a request whose body has been read."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+        if on_gone is not None:
+            on_gone()
+
+    task = asyncio.ensure_future(watch())
+    try:
+        yield gone
+    finally:
+        task.cancel()
 
 
 def _copy_upload(upload: UploadFile, path: Path) -> None:
@@ -333,10 +359,13 @@ def _event_stream(events: list[dict[str, Any]]) -> StreamingResponse:
 class TranscriptionApi:
     """The /v1 routes over one server's settings, store and job line."""
 
-    def __init__(self, settings: Settings, store: ModelStore, jobs: JobQueue) -> None:
+    def __init__(self, settings: Settings, store: ModelStore, jobs: JobQueue, upload_root: Path | None = None) -> None:
         self.settings, self.store, self.jobs = settings, store, jobs
-        self.upload_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_api_"))
-        atexit.register(shutil.rmtree, self.upload_root, ignore_errors=True)
+        if upload_root is None:  # routes without a server's private folder (``workspace``): one of their own
+            upload_root = Path(tempfile.mkdtemp(prefix="offline-transcribe-api-"))
+            atexit.register(shutil.rmtree, upload_root, ignore_errors=True)
+        self.upload_root = upload_root
+        self.upload_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._api_turn: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
 
     # -- models ---------------------------------------------------------------------------------------------------
@@ -413,10 +442,12 @@ class TranscriptionApi:
                 if self._api_turn is None:
                     self._api_turn = anyio.CapacityLimiter(1)
                 # One API request at a time waits in the job line, in a worker thread; the others wait here,
-                # in order, without holding a worker thread that the page's own routes need.
-                transcript = await anyio.to_thread.run_sync(
-                    self._transcribe, path, spec, options.speakers, limiter=self._api_turn
-                )
+                # in order, without holding a worker thread that the page's own routes need. A request whose
+                # client hangs up before its turn is dropped.
+                async with client_watch(request) as gone:
+                    transcript = await anyio.to_thread.run_sync(
+                        self._transcribe, path, spec, options.speakers, gone, limiter=self._api_turn
+                    )
         finally:
             await form.close()
         if options.stream:
@@ -458,18 +489,25 @@ class TranscriptionApi:
         except ClientDisconnect:
             raise ApiError(400, "The upload stopped before the end of the form.", code="incomplete_form") from None
 
-    def _transcribe(self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None) -> Transcript:
-        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified."""
-        with self.jobs.job(files=1, model=spec.key, via="api"):
-            try:
-                return transcribe_file(path, spec.key, store=self.store, policy=self.settings.long_audio,
-                                       speakers=speakers)
-            except AppError as exc:
-                raise _error_for(exc) from exc
-            except Exception as exc:
-                log.exception("Transcribing %s through the API failed", path.name)
-                raise ApiError(500, f"Unexpected error while transcribing '{path.name}'. The details are in the "
-                               "server log; please report them.", code="internal_error") from exc
+    def _transcribe(
+        self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None, gone: threading.Event | None = None
+    ) -> Transcript:
+        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified;
+        not at all once ``gone`` is set (the client hung up)."""
+        try:
+            with self.jobs.job(files=1, model=spec.key, via="api", gone=gone.is_set if gone else None):
+                try:
+                    return transcribe_file(path, spec.key, store=self.store, policy=self.settings.long_audio,
+                                           speakers=speakers)
+                except AppError as exc:
+                    raise _error_for(exc) from exc
+                except Exception as exc:
+                    log.exception("Transcribing %s through the API failed", path.name)
+                    raise ApiError(500, f"Unexpected error while transcribing '{path.name}'. The details are in "
+                                   "the server log; please report them.", code="internal_error") from exc
+        except ClientGone:
+            raise ApiError(499, "The client closed the request before its turn: nothing was transcribed.",
+                           code="client_closed_request") from None
 
 
 async def _unknown_route(request: Request) -> Response:
@@ -484,18 +522,31 @@ def _error_handler(request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-def install(app: FastAPI, settings: Settings, store: ModelStore, jobs: JobQueue) -> TranscriptionApi:
-    """Add the /v1 routes and their error handler to ``app``."""
-    api = TranscriptionApi(settings, store, jobs)
+def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """Whatever else went wrong: an OpenAI-shaped 500 on /v1 (the traceback goes to the server log), Starlette's
+    plain one elsewhere."""
+    if request.url.path == API_PREFIX or request.url.path.startswith(API_PREFIX + "/"):
+        return openai_error(500, "Unexpected error while handling the request. The details are in the server log; "
+                            "please report them.", code="internal_error")
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+def install(
+    app: FastAPI, settings: Settings, store: ModelStore, jobs: JobQueue, upload_root: Path | None = None
+) -> TranscriptionApi:
+    """Add the /v1 routes and their error handler to ``app``; uploads are kept under ``upload_root`` for the length
+    of their request."""
+    api = TranscriptionApi(settings, store, jobs, upload_root)
     router = APIRouter(prefix=API_PREFIX, include_in_schema=False)
     routes: list[tuple[str, Callable[..., Awaitable[Response]], list[str]]] = [
         ("/audio/transcriptions", api.transcriptions, ["POST"]),
         ("/models", api.list_models, ["GET"]),
         ("/models/{model}", api.get_model, ["GET"]),
-        ("/{path:path}", _unknown_route, ["GET", "POST", "PUT", "PATCH", "DELETE"]),  # last: OpenAI-shaped 404
+        ("/{path:path}", _unknown_route, ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),  # last: 404
     ]
     for path, endpoint, methods in routes:
         router.add_api_route(path, endpoint, methods=methods)
     app.include_router(router)
     app.add_exception_handler(ApiError, _error_handler)
+    app.add_exception_handler(Exception, _unexpected_error)
     return api
