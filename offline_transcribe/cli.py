@@ -13,6 +13,7 @@ live transcription.
     python transcribe_ui.py --status --output-dir out/                   # the job's counts and failures
     python transcribe_ui.py --watch inbox/ --output-dir out/             # a drop folder, until Ctrl-C
     python transcribe_ui.py --transcribe recordings/ --output-dir /shared/out --ray auto   # the job on a Ray cluster
+    python transcribe_ui.py --transcribe clip.mp4 --format srt --subtitle-preset "one line"   # vertical video
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -43,19 +44,21 @@ from .config import (
     DEFAULT_PORT,
     MAX_FILE_SIZE,
     LiveOptions,
+    LongAudioPolicy,
     Settings,
     normal_origin,
     parse_size,
 )
 from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
-from .exports import EXPORT_FORMATS, SPEAKER_FORMATS
+from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, ExportOptions
 from .jobs import sources as job_sources
 from .jobs.on_ray import options as ray_options
 from .logs import configure_logging
 from .models.files import start_command
 from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
+from .subtitles import arguments as subtitle_arguments
 
 log = logging.getLogger("transcribe.ui")
 
@@ -93,6 +96,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--float32", action="store_true",
                    help="run Canary in float32 on a GPU too (default: bfloat16 where the GPU supports it, about half "
                    "the GPU memory)")
+    p.add_argument("--canary-word-times", choices=["on", "off"], default="on",
+                   help="Canary-Qwen gets word times from Parakeet (which transcribes the audio too, when installed): "
+                   "on (default) or off (times per window of up to 40 s)")
     p.add_argument("--half", action="store_true", help=argparse.SUPPRESS)  # deprecated: bfloat16 is the default
     p.add_argument("--unload-after", type=float, metavar="MINUTES",
                    help="unload a model from memory after this many minutes without use (default: keep it)")
@@ -129,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     jobs.add_argument("--watch", metavar="DIR", type=Path,
                       help="transcribe DIR, then each new file once it stops growing, until Ctrl-C")
     ray_options.add_arguments(p)
+    subtitle_arguments.add_arguments(headless)
     headless.add_argument("--live", metavar="SOURCE", help="transcribe live and print each segment when it is "
                           "final: - reads 16 kHz mono s16le PCM from standard input, a file is played at real-time "
                           "speed")
@@ -164,6 +171,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.transcribe and not args.transcript and not args.watch and not args.status:
         given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
                                           ("--overwrite", args.overwrite or None),
+                                          ("--subtitle-preset", args.subtitle_preset),
                                           ("--speakers", args.speakers)) if value is not None]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
@@ -177,6 +185,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.formats = parse_formats(args.format or "txt")
     except ValueError as exc:
         p.error(f"--format: {exc}")
+    try:
+        args.export_options = ExportOptions(subtitle_arguments.from_args(args))
+    except ValueError as exc:
+        p.error(f"subtitles: {exc}")
     try:
         args.only = parse_model_keys(args.only) if args.only is not None else ()
     except ValueError as exc:
@@ -222,6 +234,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_file_size=args.max_file_size,
         unload_after_s=args.unload_after * 60 if args.unload_after is not None else None,
         live=LiveOptions(args.live_chunk, args.live_left, args.live_right),
+        long_audio=LongAudioPolicy(borrow_word_times=args.canary_word_times == "on"),
         allowed_hosts=args.allowed_hosts,
         allowed_origins=args.allowed_origins,
         api_key=args.api_key,
@@ -288,7 +301,7 @@ def libraries_quiet(verbose: bool):
 def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
     overwrite: bool = False, verbose: bool = False, speakers: SpeakerOptions | None = None,
-    questions: Sequence[str] = (),
+    questions: Sequence[str] = (), export_options: ExportOptions | None = None, policy: LongAudioPolicy | None = None,
 ) -> int:
     """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
 
@@ -321,7 +334,8 @@ def run_batch(
         terminal = TerminalProgress(len(files), out=out)
         results = transcribe_files(
             files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
-            progress=terminal, on_start=terminal.start, on_done=terminal.done,
+            progress=terminal, on_start=terminal.start, on_done=terminal.done, export_options=export_options,
+            policy=policy,
         )
         pairs = zip(results, answers, strict=False)  # no answers without questions
         transcribed = [(res.transcript, path) for res, path in pairs if res.ok and res.transcript is not None]
@@ -363,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
                          overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options,
-                         questions=args.ask or ())
+                         questions=args.ask or (), export_options=args.export_options, policy=settings.long_audio)
     if args.live:
         from .live.headless import run_live
 
@@ -390,7 +404,7 @@ def run_job_command(args: argparse.Namespace, store: ModelStore, settings: Setti
         return EXIT_USAGE
     opts = JobOptions(settings.default_model, out_dir, args.formats, args.speaker_options, args.retries,
                       args.batch_seconds, args.overwrite, runner="ray" if args.ray_options else "local",
-                      runner_options=args.ray_options)
+                      runner_options=args.ray_options, export_options=args.export_options)
     with libraries_quiet(args.verbose) as out:
         if args.watch:
             from .jobs.watch import watch

@@ -55,6 +55,7 @@ class LongAudioPolicy:
     overlap_s: float = 10.0
     canary_window_s: float = 40.0  # Canary-Qwen-2.5B was trained on audio up to 40 s
     canary_batch_size: int = 4
+    borrow_word_times: bool = True  # Canary gets Parakeet's word times when it is installed (wordtimes.borrow)
 
 
 @dataclass(frozen=True)

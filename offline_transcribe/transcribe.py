@@ -25,6 +25,7 @@ from .models.store import ModelStore
 from .paragraphs import paragraph_text
 from .progress import Estimate
 from .types import Progress, Segment, Transcript
+from .wordtimes import borrow
 
 
 def _noop(fraction: float, message: str) -> None:
@@ -97,6 +98,8 @@ def transcribe_audio(
     device, peak_mb = "—", None
     segments: list[Segment] = []
     diarization, speaker_info = None, {}
+    lender = borrow.lender(spec, store, policy)  # a model lending its word times (Canary: Parakeet), or None
+    borrowed = False
     if is_silent(audio):
         notes.append("No speech found: the audio is silent.")
     else:
@@ -117,7 +120,7 @@ def transcribe_audio(
             expected_s = duration / (loaded.speed or guess)  # speed: audio seconds per second
             with gpu_memory_watch(loaded.device) as peak, Estimate(progress, first + 0.03, 0.95, expected_s) as run:
                 try:
-                    if diarization is None:
+                    if diarization is None or lender is not None:  # (with word times: speakers per word, below)
                         segments = backend.transcribe(loaded.model, audio, policy, run, notes)
                     else:
                         segments = pipeline.transcribe_with_speakers(
@@ -138,6 +141,11 @@ def transcribe_audio(
             segments = clamp_times(segments, duration)
             loaded.record_speed(duration, run.elapsed)
             device, peak_mb = loaded.device_label, peak.get("mb")
+        if lender is not None and segments:  # (nothing heard: no second pass)
+            segments = borrow.borrow(store, lender, audio, segments, policy, progress, notes, spec.display_name)
+            borrowed = True
+        if diarization is not None and lender is not None:
+            segments = pipeline.speakers_per_word(segments, diarization)
         if diarization is not None:
             speaker_info = pipeline.speaker_fields(segments, diarization, notes)
     progress(1.0, "Done")
@@ -149,7 +157,7 @@ def transcribe_audio(
         audio_duration=duration,
         processing_time=time.perf_counter() - started,
         device=device,
-        timestamp_level="word" if backend.word_timestamps else "window",
+        timestamp_level="word" if backend.word_timestamps or borrowed else "window",
         source=source,
         peak_gpu_memory_mb=peak_mb,
         notes=notes,

@@ -245,6 +245,24 @@ def test_every_response_format_through_the_sdk(client, clips):
     assert segments_only.segments == both.segments and segments_only.words is None
 
 
+def test_subtitle_fields_shape_srt_and_vtt_and_canary_has_words(client, clips):
+    """srt/vtt take the subtitle fields (extra form fields; none: "standard"), and Canary answers word timestamps
+    with Parakeet's word times."""
+    from subtitle_check import check_cues, read_srt, read_vtt
+
+    from offline_transcribe.subtitles import subtitle_options
+
+    door = clips["door"]
+    one_line = subtitle_options("one line", max_line_chars=12)
+    srt = create(client, door, response_format="srt", extra_body={"subtitle_preset": "one line", "max_line_chars": 12})
+    check_cues(read_srt(srt), one_line, SPOKEN_WORDS)
+    assert len(read_srt(srt)) > 1  # 6 words do not fit one line of 12 characters
+    vtt = create(client, door, response_format="vtt", extra_body={"subtitle_preset": "one line", "max_line_chars": 12})
+    check_cues(read_vtt(vtt), one_line, SPOKEN_WORDS)
+    canary = create(client, door, model="canary", response_format="verbose_json", timestamp_granularities=["word"])
+    assert [w.word for w in canary.words] == canary.text.split()  # (the tiny random Canary may say nothing)
+
+
 def test_streaming_events(client, clips):
     stream = create(client, clips["door"], stream=True)
     events = list(stream)
@@ -298,8 +316,8 @@ ERRORS = [  # (id, how to call, SDK exception, status, words in the message)
     ("diarized-json-without-speaker-model", {"response_format": "diarized_json"}, openai.InternalServerError, 503,
      "python setup_local_models.py --only diarizer"),
     ("diarizer-is-no-transcriber", {"model": "diarizer"}, openai.NotFoundError, 404, "does not exist"),
-    ("canary-words", {"model": "canary", "response_format": "verbose_json", "timestamp_granularities": ["word"]},
-     openai.BadRequestError, 400, "not per word"),
+    ("bad-subtitle-limit", {"response_format": "srt", "extra_body": {"max_lines": "9"}}, openai.BadRequestError, 400,
+     "max_lines must be from 1 to 4"),
     ("bad-granularity", {"timestamp_granularities": ["sentence"]}, openai.BadRequestError, 400, "sentence"),
     ("bad-temperature", {"temperature": 7}, openai.BadRequestError, 400, "temperature"),
     ("stream-srt", {"stream": True, "response_format": "srt"}, openai.BadRequestError, 400, "stream=true"),

@@ -19,7 +19,7 @@ from ..batch import FileResult, summary_line
 from ..config import LongAudioPolicy
 from ..diarize import SpeakerOptions
 from ..errors import JobRefusedError
-from ..exports import EXPORT_FORMATS
+from ..exports import EXPORT_FORMATS, ExportOptions
 from ..models.store import ModelStore
 from .ledger import FINISHED, Ledger, Row, fingerprint
 from .outputs import clean_temporary, output_paths, write_atomic
@@ -49,10 +49,12 @@ class JobOptions:
     policy: LongAudioPolicy | None = None
     runner: str = "local"  # where the batches run: a name in runners.RUNNERS
     runner_options: object = None  # that runner's own options (e.g. on_ray.RayOptions)
+    export_options: ExportOptions | None = None  # how subtitles are shaped (None: the standard preset)
 
     def fingerprinted(self) -> dict:
         """The options that change what is written (a ledger of other options is refused)."""
-        return {"formats": sorted(self.formats), "speakers": None if self.speakers is None else repr(self.speakers)}
+        return {"formats": sorted(self.formats), "speakers": None if self.speakers is None else repr(self.speakers),
+                "exports": repr(self.export_options or ExportOptions())}
 
 
 @dataclass
@@ -176,7 +178,7 @@ def _record(result: Result, ledger: Ledger, opts: JobOptions, counts: Counts, ou
     res = FileResult(item.path, item.name, result.transcript, error=result.error)
     if result.transcript is not None and result.error is None and res.ok:
         try:
-            res.outputs = write_atomic(result.transcript, opts.out_dir, item.stem, opts.formats)
+            res.outputs = write_atomic(result.transcript, opts.out_dir, item.stem, opts.formats, opts.export_options)
         except OSError as exc:
             res.error, res.transcript = (f"Could not write the transcript files of '{item.path}' to "
                                          f"{opts.out_dir}: {exc.strerror or exc}."), None

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..exports import SPEAKER_FORMATS, write_exports
+from ..exports import SPEAKER_FORMATS, ExportOptions, write_exports
 from ..types import Transcript
 
 TMP_DIR = ".transcribe-tmp"
@@ -21,15 +21,18 @@ def output_paths(out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]
     return [out_dir / f"{stem}.{fmt}" for fmt in [*formats, *SPEAKER_FORMATS]]
 
 
-def write_atomic(t: Transcript, out_dir: Path, stem: str, formats: Sequence[str]) -> dict[str, Path]:
-    """``exports.write_exports`` for ``stem`` below ``out_dir``, each file renamed into place when complete."""
+def write_atomic(
+    t: Transcript, out_dir: Path, stem: str, formats: Sequence[str], options: ExportOptions | None = None
+) -> dict[str, Path]:
+    """``exports.write_exports`` for ``stem`` below ``out_dir`` (subtitles shaped by ``options``), each file renamed
+    into place when complete."""
     tmp = out_dir / TMP_DIR / uuid.uuid4().hex
     tmp.mkdir(parents=True, mode=0o700)
     final_dir = (out_dir / stem).parent
     final_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     name = Path(stem).name
     try:
-        written = write_exports(t, tmp, "out", formats)
+        written = write_exports(t, tmp, "out", formats, options)
         paths = {}
         for fmt, path in written.items():
             os.chmod(path, 0o600)

@@ -48,8 +48,11 @@ from ..exports import safe_stem, to_srt, to_txt, to_vtt
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_spec, transcription_models
 from ..models.store import ModelStore
+from ..subtitles import PRESETS, SubtitleOptions
+from ..subtitles import arguments as subtitle_fields
 from ..transcribe import transcribe_file
 from ..types import Transcript
+from ..wordtimes import borrow
 from .jobs import ClientGone, JobQueue
 
 log = logging.getLogger("transcribe.api")
@@ -61,10 +64,10 @@ SPEAKER_FORMATS = ("diarized_json",)  # formats that need the speaker model
 GRANULARITIES = ("segment", "word")
 STREAM_FORMATS = ("json", "text", "diarized_json")
 FORM_OVERHEAD = 1 << 20  # bytes a form may carry besides its file: the other fields and the boundaries
-_TEXT_FORMATS: dict[str, tuple[Callable[[Transcript], str], str]] = {
-    "text": (to_txt, "text/plain"),
-    "srt": (to_srt, "text/plain"),
-    "vtt": (to_vtt, "text/vtt"),
+_TEXT_FORMATS: dict[str, tuple[Callable[[Transcript, TranscriptionOptions], str], str]] = {
+    "text": (lambda t, o: to_txt(t), "text/plain"),
+    "srt": (lambda t, o: to_srt(t, o.subtitles), "text/plain"),  # shaped: subtitle_preset, max_line_chars… fields
+    "vtt": (lambda t, o: to_vtt(t, o.subtitles), "text/vtt"),
 }
 _LANGUAGE_NAMES = {  # OpenAI's verbose_json names the language in English
     "bg": "bulgarian", "cs": "czech", "da": "danish", "de": "german", "el": "greek", "en": "english",
@@ -130,6 +133,7 @@ class TranscriptionOptions:
     granularities: frozenset[str] = frozenset()
     language: str | None = None
     stream: bool = False
+    subtitles: SubtitleOptions = PRESETS["standard"]  # srt and vtt: the form's subtitle fields, else "standard"
 
     @property
     def speakers(self) -> SpeakerOptions | None:
@@ -171,7 +175,8 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
                        param="timestamp_granularities", code="invalid_value")
     if fmt == "verbose_json" and "word" in granularities and not word_timestamps:  # (diarized_json has no words)
         raise ApiError(400, f"{model_name} gives timestamps per window, not per word: ask for segment timestamps, "
-                       "or use a Parakeet model for word timestamps.", param="timestamp_granularities",
+                       "or use a Parakeet model for word timestamps (or install Parakeet, which lends Canary its "
+                       "word times, and leave --canary-word-times on).", param="timestamp_granularities",
                        code="unsupported_value")
     if temperature := _text_field(form, "temperature"):
         try:
@@ -184,7 +189,11 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
     if stream and fmt not in STREAM_FORMATS:
         raise ApiError(400, f"stream=true sends text events: use response_format json or text, not {fmt}.",
                        param="stream", code="unsupported_value")
-    return TranscriptionOptions(fmt, granularities, _text_field(form, "language").lower() or None, stream)
+    try:
+        subtitles = subtitle_fields.from_fields(lambda name: _text_field(form, name))
+    except subtitle_fields.FieldError as exc:
+        raise ApiError(400, f"{exc}.", param=exc.field, code="invalid_value") from None
+    return TranscriptionOptions(fmt, granularities, _text_field(form, "language").lower() or None, stream, subtitles)
 
 
 class _BodyLimit:
@@ -322,7 +331,7 @@ def render(t: Transcript, spec: ModelSpec, options: TranscriptionOptions) -> Res
     if options.response_format == "diarized_json":
         return JSONResponse(diarized_json(t))
     write, media_type = _TEXT_FORMATS[options.response_format]
-    return PlainTextResponse(write(t), media_type=media_type)
+    return PlainTextResponse(write(t, options), media_type=media_type)
 
 
 def stream_events(t: Transcript, options: TranscriptionOptions | None = None) -> list[dict[str, Any]]:
@@ -419,7 +428,9 @@ class TranscriptionApi:
                 raise ApiError(400, "Send the audio as a multipart/form-data file field named 'file'.",
                                param="file", code="missing_file")
             spec = self.resolve_model(_text_field(form, "model"))
-            options = read_options(form, get_backend(spec.backend).word_timestamps, spec.display_name)
+            word_times = get_backend(spec.backend).word_timestamps or borrow.lender(
+                spec, self.store, self.settings.long_audio) is not None  # Canary: Parakeet's, when installed
+            options = read_options(form, word_times, spec.display_name)
             if options.speakers is not None:
                 self.check_speaker_model()
             if upload.size is not None and upload.size > self.settings.max_file_bytes:

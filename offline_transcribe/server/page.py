@@ -36,7 +36,7 @@ from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
-from . import live, speakers
+from . import live, speakers, subtitles_panel
 from .ask_panel import build_ask_panel
 from .jobs import ClientGone, JobQueue
 from .workspace import is_file_within
@@ -631,8 +631,8 @@ def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
         headers=SEGMENT_HEADERS, datatype=["str", "str", "str", "str", "str"], label="Segments",
         interactive=False, wrap=True, max_height=400, column_widths=SEGMENT_WIDTHS, elem_id="segments",
     )
-    downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV; RTTM with "
-                        "speakers)",
+    downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV, DOCX, "
+                        "Markdown; RTTM with speakers)",
                         file_count="multiple", interactive=False, height=260, elem_id="downloads")
     stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, wrap=True,
                          column_widths=["24%", "18%", "16%", "20%", "22%"], elem_id="stats")
@@ -665,6 +665,7 @@ def build_app(
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
     handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs, inputs)
+    reshaper = subtitles_panel.Reshaper(handler._new_exports_dir, handler.downloads)
     speaker_handlers = speakers.SpeakerHandlers(
         handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
     )
@@ -679,6 +680,7 @@ def build_app(
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 files, recording, model, speaker_controls, button = build_inputs(store, settings.default_model)
+                subtitle_controls = subtitles_panel.build_controls()
                 messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")
                 live_panel = live.build_panel()
                 status = gr.Markdown(status_md(store), elem_id="model-status")
@@ -706,7 +708,12 @@ def build_app(
             speaker_handlers.show, inputs=speaker_view.state,
             outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
             queue=False, show_progress="hidden",
+        ).then(
+            reshaper.after_run, inputs=[speaker_view.state, speaker_view.names, *subtitle_controls.inputs],
+            outputs=downloads,
+            api_visibility="private", show_progress="hidden",
         )  # fmt: skip
+        subtitles_panel.wire(subtitle_controls, speaker_view.state, speaker_view.names, downloads, reshaper)
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
