@@ -36,7 +36,7 @@ from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
-from . import live, speakers
+from . import editor, live, speakers
 from .ask_panel import build_ask_panel
 from .jobs import ClientGone, JobQueue
 from .workspace import is_file_within
@@ -68,7 +68,7 @@ CSS = """
   #app-header p { font-size: 0.9em; }
   #segments table, #stats table { font-size: 12px; }
 }
-""" + live.CSS + speakers.CSS
+""" + live.CSS + speakers.CSS + editor.CSS
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -668,6 +668,7 @@ def build_app(
     speaker_handlers = speakers.SpeakerHandlers(
         handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
     )
+    editor_handlers = editor.EditorHandlers(handler._new_exports_dir, handler.downloads, transcript_text, segment_rows)
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
@@ -684,6 +685,7 @@ def build_app(
                 status = gr.Markdown(status_md(store), elem_id="model-status")
             with gr.Column(scale=3, min_width=320):
                 speaker_view = speakers.build_view()  # the speaker timeline, above the transcript
+                editor_view = editor.build()  # read along, click to hear, correct and save
                 text, segments, downloads, stats = build_outputs()
                 build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under the results
         build_accordions(models_dir, settings.long_audio, settings.precision)
@@ -706,7 +708,11 @@ def build_app(
             speaker_handlers.show, inputs=speaker_view.state,
             outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
             queue=False, show_progress="hidden",
+        ).then(
+            editor.EditorHandlers.show, inputs=speaker_view.state, outputs=editor_view, api_visibility="private",
+            queue=False, show_progress="hidden",
         )  # fmt: skip
+        editor.wire(editor_view, editor_handlers, speaker_view.state, text, segments, downloads)
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
