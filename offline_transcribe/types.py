@@ -35,6 +35,7 @@ class Segment:
     text: str
     words: tuple[Word, ...] = ()
     speaker: str | None = None
+    edited: bool = False  # changed by hand in the page's editor (said in the JSON when true)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class Transcript:
         d = asdict(self)
         for segment in d["segments"]:
             _round_times(segment)
+            if not segment["edited"]:
+                del segment["edited"]
             for word in segment["words"]:
                 _round_times(word)
         d["audio_duration"] = round(self.audio_duration, 3)

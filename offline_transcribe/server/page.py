@@ -36,7 +36,7 @@ from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
-from . import live, speakers, subtitles_panel
+from . import editor, live, speakers, subtitles_panel
 from .ask_panel import build_ask_panel
 from .jobs import ClientGone, JobQueue
 from .workspace import is_file_within
@@ -68,7 +68,7 @@ CSS = """
   #app-header p { font-size: 0.9em; }
   #segments table, #stats table { font-size: 12px; }
 }
-""" + live.CSS + speakers.CSS
+""" + live.CSS + speakers.CSS + editor.CSS
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -669,6 +669,7 @@ def build_app(
     speaker_handlers = speakers.SpeakerHandlers(
         handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
     )
+    editor_handlers = editor.EditorHandlers(handler._new_exports_dir, handler.downloads, transcript_text, segment_rows)
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
@@ -686,6 +687,7 @@ def build_app(
                 status = gr.Markdown(status_md(store), elem_id="model-status")
             with gr.Column(scale=3, min_width=320):
                 speaker_view = speakers.build_view()  # the speaker timeline, above the transcript
+                editor_view = editor.build()  # read along, click to hear, correct and save
                 text, segments, downloads, stats = build_outputs()
                 build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under the results
         build_accordions(models_dir, settings.long_audio, settings.precision)
@@ -712,8 +714,12 @@ def build_app(
             reshaper.after_run, inputs=[speaker_view.state, speaker_view.names, *subtitle_controls.inputs],
             outputs=downloads,
             api_visibility="private", show_progress="hidden",
+        ).then(
+            editor.EditorHandlers.show, inputs=speaker_view.state, outputs=editor_view, api_visibility="private",
+            queue=False, show_progress="hidden",
         )  # fmt: skip
         subtitles_panel.wire(subtitle_controls, speaker_view.state, speaker_view.names, downloads, reshaper)
+        editor.wire(editor_view, editor_handlers, speaker_view.state, text, segments, downloads)
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
