@@ -681,8 +681,8 @@ def build_app(
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 files, recording, model, speaker_controls, button = build_inputs(store, settings.default_model)
+                messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")  # right below the button
                 subtitle_controls = subtitles_panel.build_controls()
-                messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")
                 live_panel = live.build_panel()
                 status = gr.Markdown(status_md(store), elem_id="model-status")
             with gr.Column(scale=3, min_width=320):
