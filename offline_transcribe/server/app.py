@@ -26,7 +26,7 @@ from starlette.routing import Mount
 
 from ..config import Settings
 from ..models.store import ModelStore
-from . import openai_api, openai_chat, page
+from . import openai_api, openai_chat, page, realtime
 from .access import AccessMiddleware, AccessPolicy, is_loopback
 from .jobs import JobQueue
 
@@ -41,6 +41,7 @@ def build_server(settings: Settings, store: ModelStore, exports_root: Path | Non
     policy = AccessPolicy.from_settings(settings)
     jobs = JobQueue()
     app = FastAPI(title="Offline Speech Transcription", docs_url=None, redoc_url=None, openapi_url=None)
+    realtime.install(app, settings, store, jobs)  # /v1/realtime: a WebSocket, before the page's mount
     openai_chat.install(app, settings, store, jobs)  # before the transcription API, whose last route takes all /v1
     openai_api.install(app, settings, store, jobs)  # before the page: its routes must win over the mount at "/"
     demo = page.build_app(settings, store, exports_root=exports_root, jobs=jobs)
@@ -62,6 +63,7 @@ def build_server(settings: Settings, store: ModelStore, exports_root: Path | Non
     )
     app.state.gradio = next(r.app for r in app.routes if isinstance(r, Mount))
     app.add_middleware(AccessMiddleware, policy=policy)
+    app.add_middleware(realtime.SubprotocolKey)  # outside the access check: the browsers' key becomes its header
     return app
 
 
