@@ -26,7 +26,7 @@ from starlette.routing import Mount
 
 from ..config import Settings
 from ..models.store import ModelStore
-from . import openai_api, openai_chat, page, realtime
+from . import live, openai_api, openai_chat, page, realtime
 from .access import AccessMiddleware, AccessPolicy, is_loopback
 from .jobs import JobQueue
 
@@ -42,6 +42,7 @@ def build_server(settings: Settings, store: ModelStore, exports_root: Path | Non
     jobs = JobQueue()
     app = FastAPI(title="Offline Speech Transcription", docs_url=None, redoc_url=None, openapi_url=None)
     realtime.install(app, settings, store, jobs)  # /v1/realtime: a WebSocket, before the page's mount
+    live.install(app, jobs, settings.default_model)  # the page's Live socket, /live/ws
     openai_chat.install(app, settings, store, jobs)  # before the transcription API, whose last route takes all /v1
     openai_api.install(app, settings, store, jobs)  # before the page: its routes must win over the mount at "/"
     demo = page.build_app(settings, store, exports_root=exports_root, jobs=jobs)

@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..audio import SAMPLE_RATE
-from ..config import Settings
+from ..config import LiveOptions, Settings
 from ..errors import AppError
 from ..live.session import LiveSession, LiveView, can_stream, streaming_models
 from ..models.registry import MODELS
@@ -187,11 +187,13 @@ class Connection:
 
     claim_at_start = True  # the API claims the live slot at connection; the page records even without it
 
-    def __init__(self, ws: WebSocket, store: ModelStore, settings: Settings, jobs: JobQueue) -> None:
-        self.ws, self.store, self.settings, self.jobs = ws, store, settings, jobs
+    def __init__(
+        self, ws: WebSocket, store: ModelStore, jobs: JobQueue, options: LiveOptions, default_model: str
+    ) -> None:
+        self.ws, self.store, self.jobs, self.options = ws, store, jobs, options
         self.slot: LiveSlot = slot_for(jobs)
         installed = store.installed()
-        default = settings.default_model if can_stream(settings.default_model) else None
+        default = default_model if can_stream(default_model) else None
         first = default if default in installed else next(iter(streaming_models(installed)), None)
         self.config = SessionConfig(first or "")
         self.session: LiveSession | None = None
@@ -311,7 +313,7 @@ class Connection:
         async with self._turn_lock:
             if self.session is None and self.may_decode():
                 try:
-                    self.session = LiveSession(self.store, self.config.model, self.settings.live,
+                    self.session = LiveSession(self.store, self.config.model, self.options,
                                                turn=self._job_turn())
                 except AppError as exc:
                     raise EventError(str(exc), "model_not_available", kind="server_error") from None
@@ -445,13 +447,13 @@ def install(app: FastAPI, settings: Settings, store: ModelStore, jobs: JobQueue)
     async def realtime(ws: WebSocket, intent: str = "transcription") -> None:
         if intent != "transcription":
             await ws.accept(subprotocol(ws))
-            await Connection(ws, store, settings, jobs).fail(EventError(
+            await Connection(ws, store, jobs, settings.live, settings.default_model).fail(EventError(
                 f"intent={intent!r}: this server offers transcription sessions only (?intent=transcription).",
                 "invalid_intent"), close=1008)
             return
         await ws.accept(subprotocol(ws))
         log.info("realtime: a client connected")
-        await Connection(ws, store, settings, jobs).run()
+        await Connection(ws, store, jobs, settings.live, settings.default_model).run()
         log.info("realtime: the client went away")
 
 
