@@ -22,7 +22,8 @@ const liveClient = () => window.__transcribeLive ||= (() => {
     if (status !== null && el("live-status")) el("live-status").textContent = status;
   };
   const recording = (on) => { if (el("live")) el("live").dataset.live = on ? "recording" : ""; };
-  let ws = null, ctx = null, media = null, node = null, rest = new Float32Array(0), done = null, flushed = null;
+  let failure = "", ws = null, ctx = null, media = null, node = null;
+  let rest = new Float32Array(0), done = null, flushed = null;
 
   const downsample = (input) => {  // a box filter over each output sample's span of input samples
     const all = new Float32Array(rest.length + input.length);
@@ -56,13 +57,14 @@ const liveClient = () => window.__transcribeLive ||= (() => {
     const event = JSON.parse(message.data);
     if (event.type === "live.view") show(event.text, event.status);
     else if (event.type === "live.recording") { show(null, event.status); done && done(event.token); }
-    else if (event.type === "error") show(null, "✗ " + event.error.message);
+    else if (event.type === "error") { failure = "✗ " + event.error.message; show(null, failure); }
   };
 
   return {
     async start(model) {
       if (ws) return [];
       recording(true);
+      failure = "";
       show("", "● Starting the microphone…");
       try {
         media = await navigator.mediaDevices.getUserMedia({audio: {channelCount: 1}});
@@ -84,7 +86,7 @@ const liveClient = () => window.__transcribeLive ||= (() => {
           ws = null;
           release();
           recording(false);
-          show(null, "✗ The connection to the server was lost.");
+          show(null, failure || "✗ The connection to the server was lost.");
           done && done("");
         };
         socket.send(JSON.stringify({type: "session.update", session: {type: "transcription", audio: {input: {

@@ -224,26 +224,30 @@ class Connection:
 
     async def run(self) -> None:
         """Serve the connection until the client goes away."""
-        if not self.config.model:
-            names = " or ".join(MODELS[k].display_name for k in MODELS if can_stream(k))
-            await self.fail(EventError(f"Live transcription needs {names}, and none is installed.",
-                                       "model_not_available", kind="server_error"), close=1011)
-            return
-        if self.claim_at_start and not self.slot.claim(self):
-            await self.fail(EventError("Live transcription is running for another client or browser tab (one at a "
-                                       "time, so that it keeps up with speech); try again when it ends.",
-                                       "live_busy", kind="server_error"), close=CLOSE_TRY_AGAIN)
-            return
-        poller = asyncio.create_task(self._poll())
+        poller = None
         try:
+            if not self.config.model:
+                names = " or ".join(MODELS[k].display_name for k in MODELS if can_stream(k))
+                error = EventError(f"Live transcription needs {names}, and none is installed.",
+                                   "model_not_available", kind="server_error")  # fmt: skip
+                await self.fail(error, close=1011)
+                return
+            if self.claim_at_start and not self.slot.claim(self):
+                error = EventError("Live transcription is running for another client or browser tab (one at a time, "
+                                   "so that it keeps up with speech); try again when it ends.", "live_busy",
+                                   kind="server_error")  # fmt: skip
+                await self.fail(error, close=CLOSE_TRY_AGAIN)
+                return
+            poller = asyncio.create_task(self._poll())
             await self.send({"type": "session.created", "event_id": new_id("event"), "session": self.config.as_event()})
             await self._receive_loop()
         except WebSocketDisconnect:
             pass
         finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             if self.session is not None:
                 self.session.abort()
             self.slot.release(self)
