@@ -263,38 +263,51 @@ def test_live_says_what_is_wrong(live_store, tmp_path):
 
 
 def test_live_steps_and_page_transcriptions_take_turns(live_store, utterances, tmp_path, caplog):
-    """The page's Live mode and its transcriptions share the server's job line: while a tab streams, two
+    """The page's Live socket and its transcriptions share the server's job line: while a tab streams, two
     recordings are transcribed through the page's handler, and no job (a live step, its load, a transcription) ever
     runs during another. The tab's recording holds every sample it was sent."""
-    import gradio as gr
+    import base64
 
+    import soundfile
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from offline_transcribe.server import live
     from offline_transcribe.server.jobs import JobQueue
-    from offline_transcribe.server.live import LiveMode
     from offline_transcribe.server.page import TranscribeHandler
 
     caplog.set_level(logging.DEBUG, logger="transcribe.jobs")
     jobs = JobQueue()
     handler = TranscribeHandler(live_store, tmp_path / "exports", jobs=jobs)
-    live = LiveMode(live_store, SHORT, tmp_path, jobs)
-    tab = gr.Request(session_hash="tab-1")
+    mode = live.LiveMode(live_store, SHORT, tmp_path, jobs)
+    app = FastAPI()
+    live.install(app, jobs, "parakeet")
     speech = np.concatenate([audio for audio, _ in utterances[:2]])
     upload = write_wav(tmp_path / "upload.wav", utterances[3][0])
     results: list[str] = []
     uploads = threading.Thread(target=lambda: results.extend(handler(None, str(upload), "parakeet")[0]
                                                              for _ in range(2)))  # fmt: skip
     piece = ss.SAMPLE_RATE // 2
-    with one_torch_thread():
+    with one_torch_thread(), TestClient(app) as client, client.websocket_connect(live.PATH) as ws:
+        assert ws.receive_json()["type"] == "session.created"
+        ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+            "format": {"type": "audio/pcm", "rate": 16000}, "transcription": {"model": "parakeet"}}}}})  # fmt: skip
         for i, at in enumerate(range(0, len(speech), piece)):
-            live.chunk((ss.SAMPLE_RATE, (speech[at : at + piece] * 32767).astype(np.int16)), "parakeet", tab)
+            pcm = (speech[at : at + piece] * 32767).astype("<i2").tobytes()
+            ws.send_json({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()})
             if i == 2:
                 uploads.start()
             time.sleep(0.05)
-        text, status, recording = live.stop(tab)
+        ws.send_json({"type": "input_audio_buffer.commit"})
+        events = []
+        while (event := ws.receive_json())["type"] != "live.recording":
+            events.append(event)
         uploads.join(120)
-    assert "live-committed" in text and recording is not None
+    views = [e for e in events if e["type"] == "live.view"]
+    assert views and "live-committed" in views[-1]["text"] and "Live with" in views[-1]["status"], views[-1:]
+    recording = mode.take(event["token"])
+    assert recording is not None and "Recorded" in event["status"]
     assert len(results) == 2 and results[0] == results[1] and results[0].strip()
-    import soundfile
-
     assert soundfile.info(recording).frames == len(speech)
     spans: dict[int, list] = {}
     for job, what, t, via in JOB_LINE.findall(caplog.text):

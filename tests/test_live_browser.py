@@ -80,10 +80,9 @@ def mic(playwright, speech):
     browser.close()
 
 
-# How long the first microphone chunk of a new stream may take to reach the server and come back: usually
-# seconds. In the full suite it sometimes arrives only when the tab closes (see the xfail below), and waiting
-# longer (5 min was tried) does not help, so the wait stays short.
-FIRST_CHUNK_MS = 120_000
+# How long the first words (or the first status of a stream) may take: about 3 s (the live context's latency plus a
+# step), more beside other jobs on a busy machine.
+FIRST_WORDS_MS = 30_000
 
 
 def open_page(browser, app) -> tuple:
@@ -92,17 +91,20 @@ def open_page(browser, app) -> tuple:
     assert login.ok, login.status  # the session cookie is the context's from now on
     page = context.new_page()
     page.goto(app.url)
-    expect(page.locator("#live-mic .record-button")).to_be_visible(timeout=60_000)
+    expect(page.locator("#live-record")).to_be_visible(timeout=60_000)
     return context, page
 
 
-def record(page: Page) -> None:
-    page.locator("#live-mic .record-button").click()
-    expect(page.locator("#live-mic .stop-button")).to_be_visible(timeout=30_000)
+def record(page: Page) -> float:
+    """Press Record (at once, as soon as the page shows it); when it was pressed."""
+    page.locator("#live-record").click()
+    pressed = time.monotonic()
+    expect(page.locator("#live-stop")).to_be_visible(timeout=30_000)
+    return pressed
 
 
 def stop(page: Page) -> None:
-    page.locator("#live-mic .stop-button").click()
+    page.locator("#live-stop").click()
 
 
 def wait_for_log(app, text: str, timeout: float = 60) -> None:
@@ -112,10 +114,6 @@ def wait_for_log(app, text: str, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "In the full suite (not alone, not beside CPU burners) the first microphone chunk of the stream sometimes "
-    "reaches the server only when the tab closes (the app's log: the session starts as the tab goes); under "
-    "investigation, see the stop-19 note"))  # fmt: skip
 def test_words_appear_while_speaking_then_the_final_transcript_replaces_them(mic, live_app, tmp_path):
     """Live: committed words appear while the microphone still plays; a second tab is told Live is busy and its
     recording is transcribed when it stops; Stop gives the offline transcript, its table and downloads."""
@@ -127,10 +125,11 @@ def test_words_appear_while_speaking_then_the_final_transcript_replaces_them(mic
 
 
 def _words_then_final_transcript(mic, live_app, tmp_path, page) -> None:
-    record(page)
+    pressed = record(page)
     committed = page.locator("#live-text .live-committed")
-    expect(committed).to_contain_text(A_WORD, timeout=FIRST_CHUNK_MS)
-    expect(page.locator("#live-mic .stop-button")).to_be_visible()  # still recording: the microphone plays on
+    expect(committed).to_contain_text(A_WORD, timeout=FIRST_WORDS_MS)
+    print(f"first words {time.monotonic() - pressed:.2f} s after Record")  # reported by the 20-run check
+    expect(page.locator("#live-stop")).to_be_visible()  # still recording: the microphone plays on
     expect(page.locator("#live-status")).to_contain_text("Live with Parakeet-TDT-0.6B-v2 on CPU (chunk 1.6 s")
     heard = committed.inner_text().split()
     assert heard and set(heard) <= set(ss.VOCAB), heard
@@ -138,7 +137,7 @@ def _words_then_final_transcript(mic, live_app, tmp_path, page) -> None:
 
     other, second = open_page(mic, live_app)  # a second tab while the first one is live
     record(second)
-    expect(second.locator("#live-status")).to_contain_text("running in another tab", timeout=FIRST_CHUNK_MS)
+    expect(second.locator("#live-status")).to_contain_text("running in another tab", timeout=FIRST_WORDS_MS)
     time.sleep(1.5)
     stop(second)
     expect(second.locator("#stats")).to_contain_text("recording-", timeout=120_000)
@@ -160,13 +159,13 @@ def test_a_tab_that_goes_away_frees_live(mic, live_app):
     """The browser disconnects mid-stream: the server frees the session, and another tab can go live at once."""
     context, page = open_page(mic, live_app)
     record(page)
-    expect(page.locator("#live-status")).to_contain_text("Live with", timeout=FIRST_CHUNK_MS)
+    expect(page.locator("#live-status")).to_contain_text("Live with", timeout=FIRST_WORDS_MS)
     context.close()  # no Stop: the tab just goes away
     wait_for_log(live_app, "gone; its session is freed")
 
     context, page = open_page(mic, live_app)
     record(page)
-    expect(page.locator("#live-status")).to_contain_text("Live with", timeout=FIRST_CHUNK_MS)
+    expect(page.locator("#live-status")).to_contain_text("Live with", timeout=FIRST_WORDS_MS)
     expect(page.locator("#live-status")).not_to_contain_text("another tab")
     stop(page)
     context.close()
@@ -179,7 +178,7 @@ def test_silence_gives_no_text_and_no_error(playwright, live_app, tmp_path):
     try:
         context, page = open_page(browser, live_app)
         record(page)
-        expect(page.locator("#live-status")).to_contain_text("Heard 2", timeout=FIRST_CHUNK_MS)
+        expect(page.locator("#live-status")).to_contain_text("Heard 2", timeout=FIRST_WORDS_MS)
         stop(page)
         expect(page.locator("#stats")).to_contain_text("⚠ no speech", timeout=120_000)
         expect(page.locator("#messages")).to_contain_text("No speech recognised")

@@ -29,7 +29,7 @@ from starlette.routing import Mount
 
 from ..config import Settings
 from ..models.store import ModelStore
-from . import openai_api, openai_chat, page
+from . import live, openai_api, openai_chat, page, realtime
 from .access import AccessMiddleware, AccessPolicy, is_loopback
 from .jobs import JobQueue
 from .workspace import Workspace, use_private_files
@@ -50,6 +50,8 @@ def build_server(settings: Settings, store: ModelStore, workspace: Workspace | N
     policy = AccessPolicy.from_settings(settings)
     jobs = JobQueue()
     app = FastAPI(title="Offline Speech Transcription", docs_url=None, redoc_url=None, openapi_url=None)
+    realtime.install(app, settings, store, jobs)  # /v1/realtime: a WebSocket, before the page's mount
+    live.install(app, jobs, settings.default_model)  # the page's Live socket, /live/ws
     openai_chat.install(app, settings, store, jobs)  # before the transcription API, whose last route takes all /v1
     openai_api.install(app, settings, store, jobs, workspace.api_uploads)  # before the page's mount at "/"
     demo = page.build_app(settings, store, exports_root=workspace.exports, jobs=jobs, inputs=workspace.is_input)
@@ -75,6 +77,7 @@ def build_server(settings: Settings, store: ModelStore, workspace: Workspace | N
     app.state.gradio = next(r.app for r in app.routes if isinstance(r, Mount))
     app.state.workspace = workspace
     app.add_middleware(AccessMiddleware, policy=policy)
+    app.add_middleware(realtime.SubprotocolKey)  # outside the access check: the browsers' key becomes its header
     return app
 
 

@@ -2,190 +2,167 @@
 they stop the whole recording is transcribed once more offline (best quality, word times) into the usual
 transcript, segments table and downloads.
 
-One live session per browser tab (Gradio's session hash). Live decoding runs for one tab at a time in the whole
-app: a second tab that starts Live while another runs is told so, and what it records is still transcribed
-(through the queue) when it stops. A tab that goes away (Gradio's unload event, when the browser disconnects)
-frees its session at once; one that sends no audio for ``IDLE_S`` can be taken over.
+The browser side (``live_js``) captures the microphone in an AudioWorklet and sends 16 kHz PCM16 over the server's
+own WebSocket, ``live/ws``: the Realtime protocol of ``realtime`` (``session.update``, ``input_audio_buffer.append``
+and ``.commit``) plus the page's events, ``live.view`` (the live text, committed words and greyed tentative ones,
+and the status line) and ``live.recording`` (at Stop: the token of the recording for the final pass). Gradio's
+own streaming microphone is not used: its recorder module loads after the page, and a Record click before it has
+loaded records nothing at all (``TypeError: ge is not a constructor`` in the page, no chunk ever sent; see
+``docs/live.md``).
 
-Every use of the model by a live session (its load, each step) takes its turn in the server's job line
-(``jobs.JobQueue``), with the page's and the API's transcriptions: a file never runs on the GPU during a live
-step, and files and live decoding interleave step by step. The handlers here never wait for the model: the
-browser's chunks are recorded and queued at once (Gradio keeps only the latest chunk of a stream whose handler
-is still busy).
+Live decoding runs for one stream at a time in the whole server (``live_slot``, shared with the Realtime API): a
+second tab that starts Live meanwhile is told so, and what it records is still transcribed when it stops. A tab
+that goes away closes its socket, which frees its session at once; one that sends no audio for 30 s can be taken
+over. Every use of the model by a live session (its load, each step) takes its turn in the server's job line
+(``jobs.JobQueue``), with the page's and the API's transcriptions.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import soundfile
-import soxr
+from fastapi import FastAPI, WebSocket
 
 from ..audio import SAMPLE_RATE
 from ..config import LiveOptions
-from ..errors import AppError
-from ..live.session import LiveSession, LiveView, can_stream, streaming_models
+from ..live.session import LiveView, can_stream
 from ..models.registry import MODELS
 from ..models.store import ModelStore
+from . import live_js, realtime
 from .jobs import JobQueue
 
 log = logging.getLogger("transcribe.ui.live")
 
-STREAM_EVERY_S = 0.5  # the browser sends the microphone's audio this often
-IDLE_S = 30.0  # a tab that sent no audio for this long no longer holds live decoding
+PATH = "/live/ws"
 CSS = """
-#live-text { min-height: 4em; font-size: 1.05em; line-height: 1.5; }
+#live-text { min-height: 4em; font-size: 1.05em; line-height: 1.5; padding: 0.5em 0; }
 #live-text .live-tentative { color: var(--body-text-color-subdued); font-style: italic; }
+#live-status { white-space: pre-line; color: var(--body-text-color); }
+#live-stop, #live[data-live="recording"] #live-record { display: none !important; }
+#live[data-live="recording"] #live-stop { display: inline-flex !important; }
 """
+BUSY_NOTE = (
+    "Live transcription is running in another tab or window, or for another program (one at a time, so that it "
+    "keeps up with speech). This recording is still transcribed when you stop."
+)
+
+_MODES: weakref.WeakKeyDictionary[JobQueue, LiveMode] = weakref.WeakKeyDictionary()
 
 
-@dataclass(eq=False)
-class LiveTab:
-    """One tab's live recording: the WAV it is written to, and its session (None while another tab has Live)."""
+class LiveMode:
+    """The page's Live on one server: its recordings waiting for the final pass (by token), and its settings."""
 
-    chosen: str  # the model chosen on the page: it makes the final transcript
-    key: str  # the model that streams: the chosen one if it can
-    folder: Path
-    writer: soundfile.SoundFile
-    session: LiveSession | None = None
-    note: str = ""  # why there is no session
-    resampler: soxr.ResampleStream | None = None
-    rate: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    closed: bool = False
+    def __init__(self, store: ModelStore, options: LiveOptions, root: Path, jobs: JobQueue):
+        self.store, self.options, self.root, self.jobs = store, options, root, jobs
+        self._recordings: dict[str, Path] = {}
+        self._lock = threading.Lock()
+        _MODES[jobs] = self
 
-    @property
-    def path(self) -> Path:
-        return Path(self.writer.name)
+    @staticmethod
+    def of(jobs: JobQueue) -> LiveMode | None:
+        """The page's Live mode of the server whose job line is ``jobs`` (None before the page is built)."""
+        return _MODES.get(jobs)
 
-    @property
-    def decoding(self) -> bool:
-        """True while its session decodes and audio keeps coming."""
-        return self.session is not None and self.session.active and self.session.idle_s < IDLE_S
+    def keep(self, path: Path) -> str:
+        """Hold a finished recording for its final pass; its token."""
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._recordings[token] = path
+        return token
+
+    def take(self, token: str) -> Path | None:
+        """The recording of ``token`` (once), or None."""
+        with self._lock:
+            return self._recordings.pop(token, None)
+
+
+class PageConnection(realtime.Connection):
+    """One tab's Live: a Realtime connection that records everything to a WAV, decodes live when it holds the
+    server's live slot, and sends the page's ``live.view`` and ``live.recording`` events."""
+
+    claim_at_start = False
+
+    def __init__(self, ws: WebSocket, mode: LiveMode, default_model: str) -> None:
+        super().__init__(ws, mode.store, mode.jobs, mode.options, default_model)
+        self.mode = mode
+        self.chosen = self.config.model  # the model chosen on the page: it makes the final transcript
+        self.folder = Path(tempfile.mkdtemp(prefix="live-", dir=mode.root))
+        self.writer = soundfile.SoundFile(self.folder / "live recording.wav", "w", SAMPLE_RATE, 1, "PCM_16")
+        self.decoding = self.slot.claim(self)
+        self.kept = False
+        self._shown: tuple[str, str] = ("", "")
+        log.info("live: a tab started%s", "" if self.decoding else " (another stream has Live)")
 
     @property
     def recorded_s(self) -> float:
         return self.writer.frames / SAMPLE_RATE
 
-    def to_16k_mono(self, rate: int, data: np.ndarray) -> np.ndarray:
-        """The browser's int16 chunk at ``rate`` as 16 kHz mono float32 (resampled as one stream, no seams)."""
-        samples = data.astype(np.float32) / 32768.0 if data.dtype.kind in "iu" else data.astype(np.float32)
-        if samples.ndim > 1:
-            samples = samples.mean(axis=1)
-        if rate != self.rate:
-            self.rate, self.resampler = rate, None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1)
-        return samples if self.resampler is None else self.resampler.resample_chunk(samples)
-
-
-class LiveMode:
-    """The Live mode's event handlers; ``build_panel`` and ``wire`` put it on the page."""
-
-    def __init__(self, store: ModelStore, options: LiveOptions, root: Path, jobs: JobQueue):
-        self.store, self.options, self.root, self.jobs = store, options, root, jobs
-        self._tabs: dict[str, LiveTab] = {}
-        self._guard = threading.Lock()
-        self._owner: str | None = None  # the tab whose session decodes
-
-    # -- events ---------------------------------------------------------------------------------------------------
-
-    def chunk(self, audio: tuple[int, np.ndarray] | None, model_key: str, request: gr.Request) -> tuple[str, str]:
-        """One chunk from the microphone: record it, feed it to the tab's session; the live text and status."""
-        tab = self._tab(request.session_hash, model_key)
-        if tab is None:
-            return "", self._no_model_status()
-        with tab.lock:
-            if tab.closed or audio is None:
-                return _text_html(tab.session.view() if tab.session else None), self._status(tab)
-            samples = tab.to_16k_mono(*audio)
-            tab.writer.write(samples)
-            if tab.session is not None:
-                tab.session.feed(samples)
-        return _text_html(tab.session.view() if tab.session else None), self._status(tab)
-
-    def stop(self, request: gr.Request) -> tuple[str, str, str | None]:
-        """Recording stopped: decode what is left; the final live text, the status and the recording to transcribe."""
-        tab = self._release(request.session_hash)
-        if tab is None:
-            return gr.skip(), gr.skip(), None
-        view = tab.session.close() if tab.session is not None else None
-        if view is not None and view.error:
-            gr.Warning(view.error)
-        if tab.recorded_s <= 0:
-            shutil.rmtree(tab.folder, ignore_errors=True)
-            return _text_html(view), "Nothing was recorded.", None
-        status = f"Recorded {tab.recorded_s:.1f} s. Transcribing the whole recording once more for the best quality…"
-        return _text_html(view), status, str(tab.path)
-
-    def unload(self, request: gr.Request) -> None:
-        """The tab went away: stop its session and delete its recording."""
-        tab = self._release(request.session_hash)
-        if tab is not None:
-            if tab.session is not None:
-                tab.session.abort()
-            shutil.rmtree(tab.folder, ignore_errors=True)
-            log.info("live: tab %s gone; its session is freed", request.session_hash)
-
-    # -- tabs -----------------------------------------------------------------------------------------------------
-
-    def _tab(self, tab_id: str, model_key: str) -> LiveTab | None:
-        """The tab's recording, started on its first chunk (with a session when no other tab decodes live)."""
-        with self._guard:
-            if (tab := self._tabs.get(tab_id)) is not None:
-                return tab
-            key = model_key if can_stream(model_key) else next(iter(streaming_models(self.store.installed())), None)
-            if key is None:
-                return None
-            folder = Path(tempfile.mkdtemp(prefix="live-", dir=self.root))
-            writer = soundfile.SoundFile(folder / "live recording.wav", "w", SAMPLE_RATE, 1, "PCM_16")
-            tab = self._tabs[tab_id] = LiveTab(model_key, key, folder, writer)
-            owner = self._tabs.get(self._owner) if self._owner else None
-            if owner is not None and owner.decoding:
-                tab.note = (
-                    "Live transcription is running in another tab or window (one at a time, so that it keeps up "
-                    "with speech). This recording is still transcribed when you stop."
-                )
-                return tab
-            if owner is not None and owner.session is not None:
-                owner.session.abort()  # stale: no audio for IDLE_S
-            self._owner = tab_id
+    async def handle(self, event: dict) -> None:
+        if event["type"] == "session.update":  # the page's model: one that streams decodes live, it transcribes
             try:
-                tab.session = LiveSession(self.store, key, self.options, turn=self._turn(key))
-                log.info("live: tab %s started with %s", tab_id, key)
-            except AppError as exc:
-                tab.note = str(exc)
-            return tab
+                given = event["session"]["audio"]["input"]["transcription"]
+                self.chosen = str(given["model"])
+                if not can_stream(self.chosen):
+                    given["model"] = self.config.model
+            except (KeyError, TypeError):
+                pass
+        await super().handle(event)
 
-    def _turn(self, key: str) -> Callable[[], AbstractContextManager[int]]:
-        """A turn in the server's job line, for one use of the model ``key`` by a live session."""
-        return lambda: self.jobs.job(files=1, model=key, via="live", log_level=logging.DEBUG)
+    def may_decode(self) -> bool:
+        return self.decoding and not self._preempted
 
-    def _release(self, tab_id: str) -> LiveTab | None:
-        with self._guard:
-            tab = self._tabs.pop(tab_id, None)
-            if self._owner == tab_id:
-                self._owner = None
-        if tab is not None:
-            with tab.lock:  # after the chunk being handled, if any
-                tab.closed = True
-                tab.writer.close()
-        return tab
+    def has_audio(self) -> bool:
+        return True  # the page always ends its turn: "Nothing was recorded" is its answer to an empty one
 
-    # -- what the page shows ---------------------------------------------------------------------------------------
+    def on_audio(self, audio: np.ndarray) -> None:
+        if not self.writer.closed:
+            self.writer.write(audio)
 
-    def _status(self, tab: LiveTab) -> str:
-        if tab.session is None:
-            return f"⚠ {tab.note} Recorded {tab.recorded_s:.1f} s."
-        view = tab.session.view()
+    async def on_view(self, view: LiveView | None) -> None:
+        shown = (text_html(view), self.status(view))
+        if shown != self._shown and (view is not None or not self.decoding):
+            self._shown = shown
+            await self.send({"type": "live.view", "text": shown[0], "status": shown[1]})
+
+    async def on_turn_end(self, view: LiveView | None) -> None:
+        self.writer.close()
+        if view is not None:
+            await self.send({"type": "live.view", "text": text_html(view), "status": self.status(view)})
+        if self.recorded_s <= 0:
+            await self.send({"type": "live.recording", "token": "", "status": "Nothing was recorded."})
+            return
+        token, self.kept = self.mode.keep(Path(self.writer.name)), True
+        error = f"✗ {view.error} " if view is not None and view.error else ""
+        status = f"{error}Recorded {self.recorded_s:.1f} s. Transcribing the whole recording once more for the best " \
+                 "quality…"  # fmt: skip
+        await self.send({"type": "live.recording", "token": token, "status": status})
+
+    def closed(self) -> None:
+        if not self.writer.closed:
+            self.writer.close()
+        if not self.kept:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        log.info("live: tab gone; its session is freed")
+
+    def status(self, view: LiveView | None) -> str:
+        """The status line under the live text."""
+        if not self.may_decode() and self._preempted:
+            return f"⚠ Live stopped here: another tab took it over. Recorded {self.recorded_s:.1f} s."
+        if not self.decoding:
+            return f"⚠ {BUSY_NOTE} Recorded {self.recorded_s:.1f} s."
+        if view is None:
+            return ""
         if view.error:
             return f"✗ {view.error}"
         if not view.started:
@@ -193,8 +170,6 @@ class LiveMode:
                 f"● Starting live transcription with {view.model_name} (it loads, or waits for a transcription under "
                 f"way)… What you say is recorded meanwhile and appears once it runs. Heard {view.received_s:.1f} s."
             )
-        if view.finished:  # aborted: another tab took over after this one sent nothing for IDLE_S
-            return f"⚠ Live stopped here: another tab took it over. Recorded {tab.recorded_s:.1f} s."
         line = (
             f"● Live with {view.model_name} on {view.device} ({view.context}): words turn final about "
             f"{view.context.latency_s:.1f} s after you say them. Heard {view.received_s:.1f} s."
@@ -209,25 +184,45 @@ class LiveMode:
                 f"\n\n⚠ Falling behind by {view.behind_s:.0f} s: this computer decodes more slowly than you speak. "
                 "Nothing is lost: when you stop, the whole recording is transcribed."
             )
-        if tab.chosen != tab.key:
+        if self.chosen != self.config.model and self.chosen in MODELS:
             line += (
-                f"\n\n{MODELS[tab.chosen].display_name} cannot transcribe live: the live text comes from "
-                f"{view.model_name}, the final transcript from {MODELS[tab.chosen].display_name}."
+                f"\n\n{MODELS[self.chosen].display_name} cannot transcribe live: the live text comes from "
+                f"{view.model_name}, the final transcript from {MODELS[self.chosen].display_name}."
             )
         return line
 
-    def _no_model_status(self) -> str:
-        names = " or ".join(MODELS[k].display_name for k in MODELS if can_stream(k))
-        return f"⚠ Live transcription needs {names}, and none is installed."
 
-
-def _text_html(view: LiveView | None) -> str:
+def text_html(view: LiveView | None) -> str:
     """Committed words as they are, tentative ones greyed."""
     if view is None:
         return ""
     committed = html.escape(view.committed_text)
     tentative = html.escape(view.tentative_text)
     return f'<span class="live-committed">{committed}</span> <span class="live-tentative">{tentative}</span>'
+
+
+def logged_in(ws: WebSocket) -> bool:
+    """Whether the tab has logged in to the page (Gradio's login cookie), where the page asks for the key."""
+    gradio_app = getattr(ws.app.state, "gradio", None)
+    if gradio_app is None or gradio_app.auth is None:
+        return True
+    suffix = gradio_app.cookie_id
+    token = ws.cookies.get(f"access-token-{suffix}") or ws.cookies.get(f"access-token-unsecure-{suffix}")
+    return token is not None and token in gradio_app.tokens
+
+
+def install(app: FastAPI, jobs: JobQueue, default_model: str) -> None:
+    """Add the page's Live socket, ``/live/ws``, to ``app`` (before the page's mount at "/"). The access check has
+    passed (Host, and Origin: only the page's own); the tab must have logged in where the page has a key."""
+
+    @app.websocket(PATH)
+    async def live_socket(ws: WebSocket) -> None:
+        mode = LiveMode.of(jobs)
+        if mode is None or not logged_in(ws):
+            await ws.close(1008)  # before accepting: the browser gets 403
+            return
+        await ws.accept()
+        await PageConnection(ws, mode, default_model).run()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -238,49 +233,52 @@ def _text_html(view: LiveView | None) -> str:
 class LivePanel:
     """The Live mode's components."""
 
-    mic: gr.Audio
-    text: gr.HTML
-    status: gr.Markdown
-    recording: gr.State  # the path of the tab's last recording, for the offline pass
+    record: gr.Button
+    stop: gr.Button
+    token: gr.Textbox  # the recording's token, for the offline pass
+    final: tuple[gr.Textbox, gr.Textbox]  # the offline pass's text and status, for the page's script to show
 
 
 def build_panel() -> LivePanel:
-    """The streaming microphone, the live text and its status line."""
+    """Record and Stop, the live text and its status line (both drawn by the page's script)."""
     with gr.Group(elem_id="live"):
-        mic = gr.Audio(
-            label="Live: press Record and speak, the words appear as you talk; Stop gives the full transcript",
-            sources=["microphone"], streaming=True, type="numpy", elem_id="live-mic",
-        )  # fmt: skip
-        text = gr.HTML(elem_id="live-text", padding=True)
-        status = gr.Markdown(elem_id="live-status")
-    return LivePanel(mic, text, status, gr.State(None))
+        gr.Markdown("**Live**: press Record and speak, the words appear as you talk; Stop gives the full transcript.",
+                    padding=True)  # fmt: skip
+        with gr.Row():
+            record = gr.Button("⏺ Record", elem_id="live-record", size="sm", variant="secondary")
+            stop = gr.Button("⏹ Stop", elem_id="live-stop", size="sm", variant="stop")
+        gr.HTML('<div id="live-text"></div><div id="live-status"></div>', elem_id="live-view", padding=True)
+        token = gr.Textbox(visible=False)
+        final = (gr.Textbox(visible=False), gr.Textbox(visible=False))
+    return LivePanel(record, stop, token, final)
 
 
 def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: gr.Radio, outputs: list) -> None:
-    """Connect the panel: chunks and stop in their own concurrency group (live decoding is one tab at a time by
-    ``LiveMode`` itself, so the file queue never waits for a stream), the offline pass in the default queue
+    """Connect the panel: Record and Stop run in the page (the socket), the offline pass in the default queue
     (``transcribe`` is the page's ``TranscribeHandler``: the same results, table and downloads as for files, into
     ``outputs``, whose last one, the messages, shows the progress)."""
-    private = dict(api_visibility="private", show_progress="hidden", concurrency_id="live", concurrency_limit=None)
-    panel.mic.stream(
-        live.chunk, inputs=[panel.mic, model], outputs=[panel.text, panel.status], stream_every=STREAM_EVERY_S,
-        time_limit=None, **private,
-    )  # fmt: skip
+    private = dict(api_visibility="private", show_progress="hidden", queue=False)
+    panel.record.click(None, inputs=[model], js=live_js.handler("return liveClient().start(args[0]);"), **private)
 
-    def final_pass(path: str | None, model_key: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def final_pass(token: str | None, model_key: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
         """The whole recording through the usual transcription; its text replaces the live text."""
-        if not path:
-            return [gr.skip()] * (len(outputs) + 2)
+        path = live.take(token) if token else None
+        if path is None:
+            return [gr.skip()] * len(outputs) + ["", ""]
         try:
-            result = transcribe(None, path, model_key, progress=progress)
+            result = transcribe(None, str(path), model_key, progress=progress)
         finally:
-            shutil.rmtree(Path(path).parent, ignore_errors=True)
+            shutil.rmtree(path.parent, ignore_errors=True)
         final = html.escape(result[0]) or "(no speech recognised)"
         done = "✓ The final transcript (the whole recording, transcribed offline) replaces the live text."
         return [*result, f'<span class="live-committed">{final}</span>', done]
 
-    panel.mic.stop_recording(live.stop, outputs=[panel.text, panel.status, panel.recording], **private).then(
-        final_pass, inputs=[panel.recording, model], outputs=[*outputs, panel.text, panel.status],
-        api_visibility="private", concurrency_limit="default", show_progress_on=outputs[-1],
+    stopped = panel.stop.click(None, outputs=[panel.token], js=live_js.handler("return [await liveClient().stop()];"),
+                               **private)  # fmt: skip
+    stopped.then(
+        final_pass, inputs=[panel.token, model], outputs=[*outputs, *panel.final], api_visibility="private",
+        concurrency_limit="default", show_progress_on=outputs[-1],
+    ).then(
+        None, inputs=list(panel.final), js=live_js.handler("liveClient().final(args[0], args[1]); return [];"),
+        **private,
     )  # fmt: skip
-    demo.unload(live.unload)
