@@ -108,3 +108,11 @@ class ContextTooLongError(AskError):
     def __init__(self, message: str, tokens: int, limit: int) -> None:
         super().__init__(message)
         self.tokens, self.limit = tokens, limit
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Custom vocabulary
+
+
+class VocabularyError(AppError, ValueError):
+    """A vocabulary or replacements list (or file) that cannot be used; the message names the line or the path."""
