@@ -9,6 +9,7 @@ live transcription.
     python transcribe_ui.py --transcribe talk.mp3 --ask "What are the action items?"   # and talk.answers.md
     python transcribe_ui.py --transcript out/talk.json --ask summary                  # a transcript made before
     python transcribe_ui.py --transcribe interview.m4a --speakers 2 --format srt,json   # who said what
+    python transcribe_ui.py --transcribe talk.wav --vocabulary names.txt --replacements fixes.txt
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -41,6 +42,8 @@ from .logs import configure_logging
 from .models.files import start_command
 from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
+from .vocabulary import Vocabulary
+from .vocabulary.options_cli import add_vocabulary_options, vocabulary_from_args
 
 log = logging.getLogger("transcribe.ui")
 
@@ -92,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    f"${API_KEY_ENV}, which other users cannot see in the process list); needed with a --host "
                    "other computers can reach")
     p.add_argument("--verbose", action="store_true", help="also show the log lines of NeMo, Lightning and transformers")
+    add_vocabulary_options(p)
     headless = p.add_argument_group("without a browser")
     headless.add_argument("--transcribe", nargs="+", metavar="FILE", help="transcribe these files and exit")
     headless.add_argument("--format", help=f"{', '.join(EXPORT_FORMATS)}, several separated by commas, or all "
@@ -114,6 +118,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help=f"identify the speakers (1 to {MAX_SPEAKERS}, or auto: the default); needs the speaker "
                           f"model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
     args = p.parse_args(argv)
+    try:
+        args.vocabulary = vocabulary_from_args(args)
+    except AppError as exc:
+        p.error(str(exc))
     if args.transcript and (not args.ask or args.transcribe):
         p.error("--transcript JSON... needs --ask QUESTION, and not --transcribe (ask about a transcript made before, "
                 "or transcribe and ask)")
@@ -183,6 +191,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_hosts=args.allowed_hosts,
         api_key=args.api_key,
         verbose=args.verbose,
+        vocabulary=args.vocabulary,
     )
 
 
@@ -245,7 +254,7 @@ def libraries_quiet(verbose: bool):
 def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
     overwrite: bool = False, verbose: bool = False, speakers: SpeakerOptions | None = None,
-    questions: Sequence[str] = (),
+    questions: Sequence[str] = (), vocabulary: Vocabulary | None = None,
 ) -> int:
     """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
 
@@ -277,7 +286,7 @@ def run_batch(
     with libraries_quiet(verbose) as out:
         terminal = TerminalProgress(len(files), out=out)
         results = transcribe_files(
-            files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
+            files, model_key, output_dir, store=store, formats=formats, speakers=speakers, vocabulary=vocabulary,
             progress=terminal, on_start=terminal.start, on_done=terminal.done,
         )
         pairs = zip(results, answers, strict=False)  # no answers without questions
@@ -318,11 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
                          overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options,
-                         questions=args.ask or ())
+                         questions=args.ask or (), vocabulary=args.vocabulary)
     if args.live:
         from .live.headless import run_live
 
-        return run_live(store, args.live, settings.default_model, settings.live, verbose=args.verbose)
+        return run_live(store, args.live, settings.default_model, settings.live, verbose=args.verbose,
+                        vocabulary=args.vocabulary)
     if args.transcript:
         with libraries_quiet(args.verbose) as out:
             ok = ask_headless.ask_transcripts(store, args.transcript, args.ask, args.output_dir, args.overwrite, out)

@@ -14,7 +14,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .vocabulary import Vocabulary
 
 log = logging.getLogger("transcribe.config")
 
@@ -131,6 +134,7 @@ class Settings:
     live: LiveOptions = field(default_factory=LiveOptions)
     allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback that the server answers (a reverse proxy's)
     api_key: str | None = field(default=None, repr=False)  # needed off loopback; never printed or logged
+    vocabulary: Vocabulary | None = None  # --vocabulary, --replacements: for requests that bring none
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **options: object) -> Settings:

@@ -38,6 +38,7 @@ from ..live.session import LiveSession, LiveView, can_stream, streaming_models
 from ..models.registry import MODELS
 from ..models.store import ModelStore
 from .jobs import JobQueue
+from .vocabulary_panel import TabVocabulary
 
 log = logging.getLogger("transcribe.ui.live")
 
@@ -90,8 +91,12 @@ class LiveTab:
 class LiveMode:
     """The Live mode's event handlers; ``build_panel`` and ``wire`` put it on the page."""
 
-    def __init__(self, store: ModelStore, options: LiveOptions, root: Path, jobs: JobQueue):
+    def __init__(
+        self, store: ModelStore, options: LiveOptions, root: Path, jobs: JobQueue,
+        vocabulary: TabVocabulary | None = None,
+    ):
         self.store, self.options, self.root, self.jobs = store, options, root, jobs
+        self.vocabulary = vocabulary  # each tab's Vocabulary and Replacements boxes
         self._tabs: dict[str, LiveTab] = {}
         self._guard = threading.Lock()
         self._owner: str | None = None  # the tab whose session decodes
@@ -159,7 +164,8 @@ class LiveMode:
                 owner.session.abort()  # stale: no audio for IDLE_S
             self._owner = tab_id
             try:
-                tab.session = LiveSession(self.store, key, self.options, turn=self._turn(key))
+                vocabulary = self.vocabulary.get(tab_id) if self.vocabulary is not None else None
+                tab.session = LiveSession(self.store, key, self.options, turn=self._turn(key), vocabulary=vocabulary)
                 log.info("live: tab %s started with %s", tab_id, key)
             except AppError as exc:
                 tab.note = str(exc)
@@ -267,12 +273,15 @@ def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: g
         time_limit=None, **private,
     )  # fmt: skip
 
-    def final_pass(path: str | None, model_key: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        """The whole recording through the usual transcription; its text replaces the live text."""
+    def final_pass(path: str | None, model_key: str, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """The whole recording through the usual transcription (with the tab's vocabulary); its text replaces the
+        live text."""
         if not path:
             return [gr.skip()] * (len(outputs) + 2)
+        texts = live.vocabulary.texts(request.session_hash or "") if live.vocabulary is not None else ("", "")
         try:
-            result = transcribe(None, path, model_key, progress=progress)
+            result = transcribe(None, path, model_key, vocabulary_text=texts[0], replacements_text=texts[1],
+                                progress=progress)
         finally:
             shutil.rmtree(Path(path).parent, ignore_errors=True)
         final = html.escape(result[0]) or "(no speech recognised)"

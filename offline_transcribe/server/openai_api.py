@@ -1,7 +1,8 @@
 """An OpenAI-compatible transcription API on the page's own server, so that tools that speak OpenAI's
 speech-to-text API (Open WebUI, SubtitleEdit, LiteLLM, the ``openai`` SDKs …) transcribe with the local models:
 
-    POST /v1/audio/transcriptions   multipart: file, model, response_format, timestamp_granularities[], stream, …
+    POST /v1/audio/transcriptions   multipart: file, model, response_format, timestamp_granularities[], stream,
+                                    hotwords (phrases to recognise, comma- or newline-separated), …
     GET  /v1/models                 the installed models
     GET  /v1/models/{model}
 
@@ -40,13 +41,21 @@ from starlette.types import Message, Receive
 from ..backends import get_backend
 from ..config import Settings
 from ..diarize import SpeakerOptions
-from ..errors import AppError, AudioDecodeError, GpuOutOfMemoryError, LocalModelError, ModelsMissingError
+from ..errors import (
+    AppError,
+    AudioDecodeError,
+    GpuOutOfMemoryError,
+    LocalModelError,
+    ModelsMissingError,
+    VocabularyError,
+)
 from ..exports import safe_stem, to_srt, to_txt, to_vtt
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_spec, transcription_models
 from ..models.store import ModelStore
 from ..transcribe import transcribe_file
 from ..types import Transcript
+from ..vocabulary import DEFAULT_WEIGHT, Vocabulary, parse_hotwords
 from .jobs import JobQueue
 
 log = logging.getLogger("transcribe.api")
@@ -181,6 +190,17 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
         raise ApiError(400, f"stream=true sends text events: use response_format json or text, not {fmt}.",
                        param="stream", code="unsupported_value")
     return TranscriptionOptions(fmt, granularities, _text_field(form, "language").lower() or None, stream)
+
+
+def read_hotwords(form: FormData, defaults: Vocabulary | None) -> Vocabulary:
+    """The ``hotwords`` field (phrases separated by commas or new lines, as speaches reads it), the server's
+    vocabulary (``--vocabulary``, ``--replacements``) for what the request leaves out; 400 naming a bad phrase."""
+    try:
+        phrases = parse_hotwords(_text_field(form, "hotwords"), "hotwords")
+    except VocabularyError as exc:
+        raise ApiError(400, str(exc), param="hotwords", code="invalid_value") from None
+    weight = defaults.weight if defaults is not None else DEFAULT_WEIGHT
+    return Vocabulary(phrases, weight=weight).or_defaults(defaults)
 
 
 class _BodyLimit:
@@ -391,6 +411,7 @@ class TranscriptionApi:
                                param="file", code="missing_file")
             spec = self.resolve_model(_text_field(form, "model"))
             options = read_options(form, get_backend(spec.backend).word_timestamps, spec.display_name)
+            vocabulary = read_hotwords(form, self.settings.vocabulary)
             if options.speakers is not None:
                 self.check_speaker_model()
             if upload.size is not None and upload.size > self.settings.max_file_bytes:
@@ -404,7 +425,7 @@ class TranscriptionApi:
                 # One API request at a time waits in the job line, in a worker thread; the others wait here,
                 # in order, without holding a worker thread that the page's own routes need.
                 transcript = await anyio.to_thread.run_sync(
-                    self._transcribe, path, spec, options.speakers, limiter=self._api_turn
+                    self._transcribe, path, spec, options.speakers, vocabulary, limiter=self._api_turn
                 )
         finally:
             await form.close()
@@ -447,12 +468,15 @@ class TranscriptionApi:
         except ClientDisconnect:
             raise ApiError(400, "The upload stopped before the end of the form.", code="incomplete_form") from None
 
-    def _transcribe(self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None) -> Transcript:
-        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified."""
+    def _transcribe(
+        self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None, vocabulary: Vocabulary | None = None
+    ) -> Transcript:
+        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified and
+        ``vocabulary`` applied."""
         with self.jobs.job(files=1, model=spec.key, via="api"):
             try:
                 return transcribe_file(path, spec.key, store=self.store, policy=self.settings.long_audio,
-                                       speakers=speakers)
+                                       speakers=speakers, vocabulary=vocabulary)
             except AppError as exc:
                 raise _error_for(exc) from exc
             except Exception as exc:

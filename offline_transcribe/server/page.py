@@ -34,7 +34,8 @@ from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
-from . import live, speakers
+from ..vocabulary import Vocabulary
+from . import live, speakers, vocabulary_panel
 from .ask_panel import build_ask_panel
 from .jobs import JobQueue
 
@@ -388,8 +389,10 @@ class TranscribeHandler:
         keep_exports_s: float = DELETE_CACHE[1],
         policy: LongAudioPolicy | None = None,
         jobs: JobQueue | None = None,
+        vocabulary: Vocabulary | None = None,
     ):
         self.store = store
+        self.vocabulary = vocabulary  # the server's --vocabulary / --replacements, for requests that bring none
         self.policy = policy
         self.exports_root = exports_root
         self.keep_exports_s = keep_exports_s
@@ -418,6 +421,8 @@ class TranscribeHandler:
         identify_speakers: bool = False,
         speaker_count: str = "auto",
         token: str | None = None,
+        vocabulary_text: str = "",
+        replacements_text: str = "",
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
         """What ``__call__`` returns, and the results themselves (the page keeps them to rename speakers).
@@ -426,13 +431,14 @@ class TranscribeHandler:
         ``token`` (from ``refuse_without_audio``) is marked finished at the end.
         """
         count = len(files or []) + bool(recording)
+        vocabulary = vocabulary_panel.request_vocabulary(vocabulary_text, replacements_text, self.vocabulary)
 
         def waiting() -> None:
             progress(0.0, desc="Waiting for the transcription before this one…")
 
         try:
             with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting):
-                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count)
+                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count, vocabulary)
         finally:
             if token is not None:
                 ended = time.monotonic()
@@ -460,7 +466,7 @@ class TranscribeHandler:
 
     def _run(
         self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress,
-        identify_speakers: bool = False, speaker_count: str = "auto",
+        identify_speakers: bool = False, speaker_count: str = "auto", vocabulary: Vocabulary | None = None,
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:  # fmt: skip
         if not files and not recording:  # the page refuses this before; an API caller gets an error
             raise gr.Error(NO_AUDIO, title="No audio", print_exception=False)
@@ -493,6 +499,7 @@ class TranscribeHandler:
             names=names,
             progress=lambda fraction, message: progress(fraction, desc=message),
             speakers=options,
+            vocabulary=vocabulary,
         )
         failed = [res.name for res in results if res.outcome is Outcome.FAILED]
         silent = [res.name for res in results if res.outcome is Outcome.NO_SPEECH]
@@ -604,7 +611,9 @@ def build_app(
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
-    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs)
+    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs,
+                                settings.vocabulary)
+    tab_vocabulary = vocabulary_panel.TabVocabulary(settings.vocabulary)
     speaker_handlers = speakers.SpeakerHandlers(
         handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
     )
@@ -618,6 +627,7 @@ def build_app(
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 files, recording, model, speaker_controls, button = build_inputs(store, settings.default_model)
+                vocabulary = vocabulary_panel.build_controls(settings)
                 messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")
                 live_panel = live.build_panel()
                 status = gr.Markdown(status_md(store), elem_id="model-status")
@@ -634,11 +644,13 @@ def build_app(
                                   api_visibility="private")  # the progress bar is drawn over the emptied messages
         checked.success(
             handler.transcribe,
-            inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token],
+            inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token,
+                    vocabulary.phrases, vocabulary.replacements],
             outputs=[text, segments, downloads, stats, messages, speaker_view.state],
             api_name="transcribe",
             api_description="Transcribe audio files (and/or a recording) with a local model; optionally identify "
-            "the speakers (identify_speakers, speaker_count: auto or 1-4).",
+            "the speakers (identify_speakers, speaker_count: auto or 1-4); vocabulary_text: names and terms, one per "
+            "line; replacements_text: find => replace, one per line.",
             concurrency_limit="default",  # the queue's default: one job at a time
             show_progress_on=messages,  # one progress bar, right below the button
         ).then(
@@ -649,7 +661,8 @@ def build_app(
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
-        live_mode = live.LiveMode(store, settings.live, exports_root, handler.jobs)
+        live_mode = live.LiveMode(store, settings.live, exports_root, handler.jobs, tab_vocabulary)
+        vocabulary_panel.remember(demo, vocabulary, settings, tab_vocabulary)
         live.wire(demo, live_panel, live_mode, handler, model, [text, segments, downloads, stats, messages])
 
         def model_status() -> str:
