@@ -9,7 +9,7 @@ from .replacements import Replacement
 
 # The boosting tree's weight (NeMo's ``boosting_tree_alpha``), measured on the trained tiny model: see
 # docs/benchmarks.md, "Custom vocabulary" (bench/bench_vocabulary_recall.py).
-DEFAULT_WEIGHT = 1.0
+DEFAULT_WEIGHT = 1.3
 MAX_WEIGHT = 10.0
 
 
