@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """What phrase boosting costs: transcription with 10 and 1,000 boosted phrases against none, and the boosting tree's
 build time, with the model shaped exactly like Parakeet-TDT-0.6B-v2 (``bench_load_and_transcribe.py`` builds and
-caches it) on the CPU, in one process, one run each.
+caches it) on the CPU (or a GPU), in one process, one run each.
 
     flock /work/coord/heavy.lock python bench/bench_vocabulary.py                  # 60 s and 10 min of audio
-    python bench/bench_vocabulary.py --seconds 60 --tiny                          # a dry run with the tests' tiny model
+    python bench/bench_vocabulary.py --tiny                                       # a dry run with the tests' tiny model
+    python bench/bench_vocabulary.py --device cuda --json out.json                # bench/gpu_check.sh's row
 
 Every transcription goes through the app's own path for one request: ``VocabularyRun`` (the boosting tree switched
 into the decoder with ``change_decoding_strategy``, then the normal decoding restored; the phrases written as
@@ -46,12 +47,15 @@ def phrases(n: int, seed: int = 0) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seconds", default="60,600", help="audio lengths, comma-separated (default 60,600)")
+    p.add_argument("--seconds", default=None, help="audio lengths, comma-separated (default 60,600; --tiny: 20,60)")
     p.add_argument("--counts", default="10,1000", help="phrase counts, comma-separated (default 10,1000)")
     p.add_argument("--cache", type=Path, default=None, help=f"model and audio cache (default ${CACHE_ENV} or "
                    f"{DEFAULT_CACHE})")
     p.add_argument("--tiny", action="store_true", help="the tests' tiny model instead (a dry run)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda (bench/gpu_check.sh)")
+    p.add_argument("--json", type=Path, help="also write the result here")
     args = p.parse_args(argv)
+    args.seconds = args.seconds or ("20,60" if args.tiny else "60,600")
     import os
 
     import soundfile
@@ -72,18 +76,18 @@ def main(argv: list[str] | None = None) -> dict:
         nemo.parent.mkdir(parents=True, exist_ok=True)
         build_model(nemo, tiny=args.tiny)
     with Stopwatch() as load:
-        model = nemo_archive.restore_nemo(nemo, "cpu")
+        model = nemo_archive.restore_nemo(nemo, args.device)
     backend, policy = get_backend("nemo_tdt"), LongAudioPolicy()
     counts = [int(c) for c in args.counts.split(",")]
     lists = {n: phrases(n) for n in counts}
-    result: dict = {"model": shape, "load_s": round(load.wall, 1), "threads": torch.get_num_threads(),
-                    "weight": DEFAULT_WEIGHT, "tree": {}, "runs": {}}
+    result: dict = {"model": shape, "device": args.device, "load_s": round(load.wall, 1),
+                    "threads": torch.get_num_threads(), "weight": DEFAULT_WEIGHT, "tree": {}, "runs": {}}
 
     from nemo.collections.asr.parts.context_biasing import BoostingTreeModelConfig, GPUBoostingTreeModel
     from omegaconf import OmegaConf
 
     for n, listed in lists.items():
-        cfg = OmegaConf.structured(BoostingTreeModelConfig(**tree_config(listed, use_triton=False)))
+        cfg = OmegaConf.structured(BoostingTreeModelConfig(**tree_config(listed, args.device.startswith("cuda"))))
         with Stopwatch() as tree:
             GPUBoostingTreeModel.from_config(cfg, tokenizer=model.tokenizer)
         with Stopwatch() as switch, backend.boosting(model, listed, DEFAULT_WEIGHT):
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
             "seconds": row, **{f"ratio_{n}": round(row[n] / row[0], 3) for n in counts}
         }
     print("BENCH_RESULT " + json.dumps(result), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
     return result
 
 
