@@ -411,7 +411,9 @@ class TranscribeHandler:
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
     ) -> tuple[str, dict, list[str], list[list], str]:
         """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages."""
-        return self.transcribe(files, recording, model_key, identify_speakers, speaker_count, token, progress)[:5]
+        return self.transcribe(
+            files, recording, model_key, identify_speakers, speaker_count, token, progress=progress
+        )[:5]
 
     def transcribe(
         self,

@@ -57,9 +57,9 @@ def build_controls(settings: Settings) -> VocabularyControls:
     """The two boxes in a closed "Custom vocabulary" accordion, with what applies to which model."""
     with gr.Accordion("Custom vocabulary", open=False, elem_id="vocabulary"):
         gr.Markdown(applies_md(settings), elem_id="vocabulary-help")
-        phrases = gr.Textbox(label="Vocabulary", lines=4, max_lines=12, placeholder="Sortformer\nQwen\nAda Lovelace",
-                             elem_id="vocabulary-phrases")
-        replacements = gr.Textbox(label="Replacements", lines=3, max_lines=12,
+        phrases = gr.Textbox("", label="Vocabulary", lines=4, max_lines=12,
+                             placeholder="Sortformer\nQwen\nAda Lovelace", elem_id="vocabulary-phrases")
+        replacements = gr.Textbox("", label="Replacements", lines=3, max_lines=12,
                                   placeholder="parakeet t d t => Parakeet-TDT", elem_id="vocabulary-replacements")
     return VocabularyControls(phrases, replacements)
 
