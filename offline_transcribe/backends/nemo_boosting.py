@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("transcribe.vocabulary")
@@ -74,24 +76,32 @@ class boosted_decoding:
     def __init__(self, model: Any, phrases: Sequence[str], weight: float) -> None:
         self.model, self.phrases, self.weight = model, list(phrases), weight
         self.saved: Any = None
+        self.folder: tempfile.TemporaryDirectory | None = None
 
     def __enter__(self) -> Any:
         from omegaconf import OmegaConf, open_dict
 
         if not self.phrases or self.weight <= 0:
             return self.model
+        # The phrases go to NeMo in a private file, not in the config: a config holding 1,000 phrases costs
+        # OmegaConf most of a second to copy and merge on every switch.
+        self.folder = tempfile.TemporaryDirectory(prefix="vocabulary-")
+        phrases_file = Path(self.folder.name) / "phrases.txt"
+        phrases_file.touch(mode=0o600)  # private, in a 0700 folder
+        phrases_file.write_text("\n".join(self.phrases) + "\n", encoding="utf-8")
         self.saved = copy.deepcopy(self.model.cfg.decoding)
         cfg = copy.deepcopy(self.saved)
         with open_dict(cfg):
             cfg.strategy = "greedy_batch"  # plain "greedy" refuses a boosting tree
             cfg.compute_timestamps = True  # as transcribe(timestamps=True) wants it: no second rebuild there
-            cfg.greedy.boosting_tree = OmegaConf.create(tree_config(self.phrases, _on_cuda(self.model)))
+            tree = {**tree_config((), _on_cuda(self.model)), "key_phrases_list": None,
+                    "key_phrases_file": str(phrases_file)}
+            cfg.greedy.boosting_tree = OmegaConf.create(tree)
             cfg.greedy.boosting_tree_alpha = float(self.weight)
         try:
             self.model.change_decoding_strategy(cfg, verbose=False)
         except Exception:
-            self.model.change_decoding_strategy(self.saved, verbose=False)
-            self.saved = None
+            self.__exit__()
             raise
         return self.model
 
@@ -99,6 +109,9 @@ class boosted_decoding:
         if self.saved is not None:
             self.model.change_decoding_strategy(self.saved, verbose=False)
             self.saved = None
+        if self.folder is not None:
+            self.folder.cleanup()
+            self.folder = None
 
 
 def enable_per_stream_biasing(model: Any) -> Any:
