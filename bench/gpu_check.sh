@@ -14,7 +14,9 @@
 #   3. the Canary-shaped SALM in bfloat16: load against the floor, peak GPU memory and host RSS, encoder and decoder
 #      time, tokens per second (bench/bench_canary.py --device cuda --check);
 #   4. live transcription on the Parakeet-shaped model: compute per step of the GPU's candidate contexts, and the
-#      GPU default fed at real-time speed for 20 s, latency of every committed word (bench/bench_live.py --check).
+#      GPU default fed at real-time speed for 20 s, latency of every committed word (bench/bench_live.py --check);
+#   5. phrase boosting on the Parakeet-shaped model: 10 and 1,000 phrases against none on 60 s and 10 min of audio,
+#      and the boosting tree's build time (bench/bench_vocabulary.py).
 # The benchmark models (random weights) and their audio are built on that machine while step 1 runs.
 # Results: gpu_check.json (every step's status and figures), gpu_check.md (the tables), gpu_check.log (all output)
 # and bench_logs.tar.gz, in $OUT when it is set, else in bench/gpu-results/ (bench/gpu-results/dry-run/).
@@ -127,4 +129,6 @@ tail -n 5 "$WORK/logs/prepare_canary.log"
   step canary 150 "$PY" bench/bench_canary.py --device "$DEVICE" --check $SIZE --json "$WORK/canary.json"
 ((PARAKEET_READY == 0)) &&
   step live 120 "$PY" bench/bench_live.py --device "$DEVICE" --check $SIZE --json "$WORK/live.json"
+((PARAKEET_READY == 0)) &&
+  step vocabulary 120 "$PY" bench/bench_vocabulary.py --device "$DEVICE" $SIZE --json "$WORK/vocabulary.json"
 summary

@@ -25,6 +25,7 @@ from .models.registry import MODELS
 from .models.store import ModelStore
 from .transcribe import transcribe_file
 from .types import Progress, Transcript
+from .vocabulary import Vocabulary
 
 log = logging.getLogger("transcribe.batch")
 
@@ -131,6 +132,7 @@ def transcribe_files(
     on_done: Callable[[FileResult], None] | None = None,
     speakers: SpeakerOptions | None = None,
     export_options: ExportOptions | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> list[FileResult]:
     """Transcribe each file in turn and write its exports to ``out_dir``; one bad file never stops the others.
 
@@ -140,7 +142,7 @@ def transcribe_files(
     A file with no speech recognised gets no outputs. ``on_start`` is called with each file's index and result
     before it begins, ``on_done`` with its result as soon as it is finished. With ``speakers`` the speakers are
     identified too (and an RTTM file is written beside the others). ``export_options``: how the files are written
-    (subtitle shape).
+    (subtitle shape); with ``vocabulary`` its phrases are boosted and its replacements applied.
     """
     names = list(names) if names is not None else [Path(p).name for p in paths]
     results = [FileResult(Path(p), n) for p, n in zip(paths, names, strict=True)]
@@ -157,7 +159,7 @@ def transcribe_files(
             on_start(i, res)
         report(0.0, "starting")
         try:
-            res.transcript = _transcribe_one(res, model_key, store, report, policy, speakers)
+            res.transcript = _transcribe_one(res, model_key, store, report, policy, speakers, vocabulary)
             if res.outcome is Outcome.DONE:
                 res.outputs = _write_outputs(res, out_dir, stems[i], formats, export_options)
         except LocalModelError as exc:  # the model itself: every other file would fail the same way
@@ -178,13 +180,14 @@ def transcribe_files(
 
 def _transcribe_one(
     res: FileResult, model_key: str, store: ModelStore, report: Progress, policy: LongAudioPolicy | None,
-    speakers: SpeakerOptions | None = None,
+    speakers: SpeakerOptions | None = None, vocabulary: Vocabulary | None = None,
 ) -> Transcript:  # fmt: skip
     """``transcribe_file`` with anything that is not an ``AppError`` logged and turned into one."""
     if not res.path.is_file():
         raise FileMissingError(f"'{res.name}' was not found: {res.path}")
     try:
-        return transcribe_file(res.path, model_key, store=store, progress=report, policy=policy, speakers=speakers)
+        return transcribe_file(res.path, model_key, store=store, progress=report, policy=policy, speakers=speakers,
+                               vocabulary=vocabulary)
     except AppError:
         raise
     except Exception as exc:

@@ -14,6 +14,7 @@ live transcription.
     python transcribe_ui.py --watch inbox/ --output-dir out/             # a drop folder, until Ctrl-C
     python transcribe_ui.py --transcribe recordings/ --output-dir /shared/out --ray auto   # the job on a Ray cluster
     python transcribe_ui.py --transcribe clip.mp4 --format srt --subtitle-preset "one line"   # vertical video
+    python transcribe_ui.py --transcribe talk.wav --vocabulary names.txt --replacements fixes.txt
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -59,6 +60,8 @@ from .models.files import start_command
 from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
 from .subtitles import arguments as subtitle_arguments
+from .vocabulary import Vocabulary
+from .vocabulary.options_cli import add_vocabulary_options, vocabulary_from_args
 
 log = logging.getLogger("transcribe.ui")
 
@@ -116,6 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    f"${API_KEY_ENV}, which other users cannot see in the process list); needed with a --host "
                    "other computers can reach")
     p.add_argument("--verbose", action="store_true", help="also show the log lines of NeMo, Lightning and transformers")
+    add_vocabulary_options(p)
     headless = p.add_argument_group("without a browser")
     headless.add_argument("--transcribe", nargs="+", metavar="PATH",
                           help="transcribe these files, folders (searched recursively; outputs mirror the tree) or "
@@ -153,6 +157,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           f"model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
     args = p.parse_args(argv)
     args.ray_options = ray_options.from_args(p, args)  # None without --ray; exits 2 when Ray is not installed
+    try:
+        args.vocabulary = vocabulary_from_args(args)
+    except AppError as exc:
+        p.error(str(exc))
     if args.transcript and (not args.ask or args.transcribe):
         p.error("--transcript JSON... needs --ask QUESTION, and not --transcribe (ask about a transcript made before, "
                 "or transcribe and ask)")
@@ -239,6 +247,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_origins=args.allowed_origins,
         api_key=args.api_key,
         verbose=args.verbose,
+        vocabulary=args.vocabulary,
     )
 
 
@@ -302,6 +311,7 @@ def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
     overwrite: bool = False, verbose: bool = False, speakers: SpeakerOptions | None = None,
     questions: Sequence[str] = (), export_options: ExportOptions | None = None, policy: LongAudioPolicy | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> int:
     """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
 
@@ -333,7 +343,7 @@ def run_batch(
     with libraries_quiet(verbose) as out:
         terminal = TerminalProgress(len(files), out=out)
         results = transcribe_files(
-            files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
+            files, model_key, output_dir, store=store, formats=formats, speakers=speakers, vocabulary=vocabulary,
             progress=terminal, on_start=terminal.start, on_done=terminal.done, export_options=export_options,
             policy=policy,
         )
@@ -377,11 +387,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
                          overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options,
-                         questions=args.ask or (), export_options=args.export_options, policy=settings.long_audio)
+                         questions=args.ask or (), export_options=args.export_options, policy=settings.long_audio,
+                         vocabulary=args.vocabulary)
     if args.live:
         from .live.headless import run_live
 
-        return run_live(store, args.live, settings.default_model, settings.live, verbose=args.verbose)
+        return run_live(store, args.live, settings.default_model, settings.live, verbose=args.verbose,
+                        vocabulary=args.vocabulary)
     if args.transcript:
         with libraries_quiet(args.verbose) as out:
             ok = ask_headless.ask_transcripts(store, args.transcript, args.ask, args.output_dir, args.overwrite, out)

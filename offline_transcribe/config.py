@@ -15,7 +15,10 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .vocabulary import Vocabulary
 
 from .models.registry import DEFAULT_MODEL, required_keys
 from .paths import (  # noqa: F401  (where the files are: kept importable from here)
@@ -137,6 +140,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback that the server answers (a reverse proxy's)
     allowed_origins: tuple[str, ...] = ()  # pages (scheme://host:port) besides the server's own that may use it
     api_key: str | None = field(default=None, repr=False)  # needed off loopback; never printed or logged
+    vocabulary: Vocabulary | None = None  # --vocabulary, --replacements: for requests that bring none
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **options: object) -> Settings:

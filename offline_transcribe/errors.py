@@ -117,3 +117,10 @@ class ContextTooLongError(AskError):
 class JobRefusedError(AppError):
     """A job that cannot start (a manifest that is not valid JSONL, an output folder inside an input folder, a
     ledger of another model or options); the message says what to fix."""
+
+
+# Custom vocabulary
+
+
+class VocabularyError(AppError, ValueError):
+    """A vocabulary or replacements list (or file) that cannot be used; the message names the line or the path."""

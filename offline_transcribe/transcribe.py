@@ -25,6 +25,8 @@ from .models.store import ModelStore
 from .paragraphs import paragraph_text
 from .progress import Estimate
 from .types import Progress, Segment, Transcript
+from .vocabulary import Vocabulary
+from .vocabulary.apply import VocabularyRun
 from .wordtimes import borrow
 
 
@@ -41,10 +43,12 @@ def transcribe_file(
     progress: Progress | None = None,
     max_seconds: float | None = None,
     speakers: SpeakerOptions | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> Transcript:
     """Decode an audio or video file and transcribe it with the model ``model`` of ``store``.
 
-    With ``speakers`` the store's diarizer identifies who speaks (``offline_transcribe.diarize``).
+    With ``speakers`` the store's diarizer identifies who speaks (``offline_transcribe.diarize``); with
+    ``vocabulary`` its phrases are boosted and its replacements applied (``offline_transcribe.vocabulary``).
     Raises ``AppError`` subclasses with a message for the user: unreadable or too-long audio,
     missing or damaged model files, GPU out of memory.
     """
@@ -54,7 +58,7 @@ def transcribe_file(
     audio = load_audio(path, SAMPLE_RATE, max_seconds=max_seconds)
     return transcribe_audio(
         audio, model, store=store, policy=policy, progress=progress, source=Path(path).name, started=started,
-        speakers=speakers,
+        speakers=speakers, vocabulary=vocabulary,
     )  # fmt: skip
 
 
@@ -82,6 +86,7 @@ def transcribe_audio(
     source: str = "",
     started: float | None = None,
     speakers: SpeakerOptions | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 audio with the model ``model`` of ``store``.
 
@@ -95,6 +100,7 @@ def transcribe_audio(
     started = started if started is not None else time.perf_counter()
     duration = audio_duration(audio)
     notes: list[str] = []
+    vocab = VocabularyRun(backend, vocabulary, spec.display_name, notes)
     device, peak_mb = "—", None
     segments: list[Segment] = []
     diarization, speaker_info = None, {}
@@ -118,7 +124,11 @@ def transcribe_audio(
         with store.use(model) as loaded:
             guess = backend.speed_guess.get(loaded.device.split(":")[0], min(backend.speed_guess.values()))
             expected_s = duration / (loaded.speed or guess)  # speed: audio seconds per second
-            with gpu_memory_watch(loaded.device) as peak, Estimate(progress, first + 0.03, 0.95, expected_s) as run:
+            with (
+                gpu_memory_watch(loaded.device) as peak,
+                Estimate(progress, first + 0.03, 0.95, expected_s) as run,
+                vocab.boosting(loaded.model),
+            ):
                 try:
                     if diarization is None or lender is not None:  # (with word times: speakers per word, below)
                         segments = backend.transcribe(loaded.model, audio, policy, run, notes)
@@ -146,6 +156,7 @@ def transcribe_audio(
             borrowed = True
         if diarization is not None and lender is not None:
             segments = pipeline.speakers_per_word(segments, diarization)
+        segments = vocab.finish(segments)
         if diarization is not None:
             speaker_info = pipeline.speaker_fields(segments, diarization, notes)
     progress(1.0, "Done")

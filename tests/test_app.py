@@ -93,8 +93,9 @@ def stats_by_file(result: dict) -> dict[str, dict]:
 
 def test_api_names_the_transcribe_endpoint(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert [p["parameter_name"] for p in api["/transcribe"]["parameters"]] == ["files", "recording", "model_key",
-                                                                           "identify_speakers", "speaker_count"]
+    assert [p["parameter_name"] for p in api["/transcribe"]["parameters"]] == [
+        "files", "recording", "model_key", "identify_speakers", "speaker_count", "vocabulary_text", "replacements_text"
+    ]
     assert [r["label"] for r in api["/transcribe"]["returns"]] == [
         "Transcript", "Segments",
         "Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV; RTTM with speakers)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -139,6 +140,21 @@ class ChunkStream(Protocol):
         ...
 
 
+class BoostingBackend(Backend, Protocol):
+    """A backend whose decoder can be biased towards phrases (``phrase_boosting = True``; a backend without the
+    attribute cannot, and gets replacements only)."""
+
+    phrase_boosting: bool
+
+    def spell_phrases(self, model: Any, phrases: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(the phrases ``model`` can write, those it cannot), in order."""
+        ...
+
+    def boosting(self, model: Any, phrases: Sequence[str], weight: float) -> AbstractContextManager[Any]:
+        """Decode with ``phrases`` (spellable ones) boosted by ``weight`` inside the ``with``; restored after."""
+        ...
+
+
 class StreamingBackend(Backend, Protocol):
     """A backend whose models can transcribe live (``streaming = True``)."""
 
@@ -146,8 +162,11 @@ class StreamingBackend(Backend, Protocol):
         """The default context on ``device`` (chosen from measurements: see ``docs/benchmarks.md``)."""
         ...
 
-    def open_stream(self, model: Any, context: StreamContext) -> ChunkStream:
-        """A new stream through ``model`` with ``context`` (rounded to the model's frames)."""
+    def open_stream(
+        self, model: Any, context: StreamContext, phrases: Sequence[str] = (), weight: float = 1.0
+    ) -> ChunkStream:
+        """A new stream through ``model`` with ``context`` (rounded to the model's frames); a ``BoostingBackend``
+        boosts ``phrases`` (spellable ones) by ``weight`` in this stream only."""
         ...
 
 

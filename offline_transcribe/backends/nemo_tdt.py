@@ -25,6 +25,7 @@ from ..loaders.no_init import skip_weight_init
 from ..models.files import corrupt_files_error, load_failed_message, validate_local_models
 from ..models.registry import ModelSpec
 from ..types import Progress, Segment, Word
+from . import nemo_boosting
 from .base import StreamContext
 from .windows import clock, plan_windows, stitch_windows, words_to_segments
 
@@ -42,6 +43,7 @@ class NemoTdtBackend:
 
     name = "nemo_tdt"
     streaming = True  # live, by buffered chunks: nemo_tdt_streaming
+    phrase_boosting = True  # NeMo's boosting tree: nemo_boosting
     word_timestamps = True
     timestamps = "per word and segment"
     speed_guess = {"cpu": 3.0, "cuda": 200.0}  # audio s per s before one is measured (2-core CPU: about 6)
@@ -90,11 +92,21 @@ class NemoTdtBackend:
         """Live defaults per device, from ``bench/bench_live.py`` on the 0.6 B model (``docs/benchmarks.md``)."""
         return GPU_STREAM_CONTEXT if device.startswith("cuda") else CPU_STREAM_CONTEXT
 
-    def open_stream(self, model: Any, context: StreamContext) -> Any:
-        """A buffered-chunk stream through ``model`` (``nemo_tdt_streaming.TdtStream``)."""
+    def open_stream(self, model: Any, context: StreamContext, phrases: Sequence[str] = (), weight: float = 1.0) -> Any:
+        """A buffered-chunk stream through ``model`` (``nemo_tdt_streaming.TdtStream``), with ``phrases`` boosted
+        in it alone (NeMo's per-stream biasing)."""
         from .nemo_tdt_streaming import TdtStream
 
-        return TdtStream(model, context)
+        return TdtStream(model, context, phrases, weight)
+
+    def spell_phrases(self, model: Any, phrases: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(the phrases the model's tokenizer can write, as typed; those it cannot)."""
+        spelled = nemo_boosting.spell(model.tokenizer, phrases)
+        return spelled.typed, spelled.unspellable
+
+    def boosting(self, model: Any, phrases: Sequence[str], weight: float) -> nemo_boosting.boosted_decoding:
+        """NeMo's boosting tree in the decoder for the ``with`` (``nemo_boosting.boosted_decoding``)."""
+        return nemo_boosting.boosted_decoding(model, nemo_boosting.spell(model.tokenizer, phrases).boosted, weight)
 
     def transcribe_windows(
         self,

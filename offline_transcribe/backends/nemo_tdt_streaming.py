@@ -3,7 +3,8 @@ offline model.
 
 Every step encodes ``left`` context + one new ``chunk`` + ``right`` context (the encoder sees a little of the
 future), decodes only the chunk's encoder frames with the TDT decoder's state carried over from the step before,
-and then decodes the right context from that state as a look-ahead that is shown but never kept. The audio kept
+and then decodes the right context from that state as a look-ahead that is shown but never kept. Phrases given to
+the stream are boosted in it alone, through NeMo's per-stream biasing (``nemo_boosting.StreamBoost``). The audio kept
 is bounded by the context, so every second of audio costs the same however long the stream runs.
 
 Tokens become words with NeMo's own timestamp code (``decoding.compute_rnnt_timestamps``, as offline). A word is
@@ -13,6 +14,7 @@ look-ahead does not continue it; until then it is tentative.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from ..errors import ModelLoadError
 from ..types import Word
+from . import nemo_boosting
 from .base import StreamContext, StreamStep
 
 SETTLE_S = 0.4  # decoded audio after a word with no new token before the word is final (unless the next one began)
@@ -54,8 +57,10 @@ class Frames:
 class TdtStream:
     """One live stream through a Parakeet-TDT model (see the module docstring); implements ``ChunkStream``."""
 
-    def __init__(self, model: Any, context: StreamContext):
+    def __init__(self, model: Any, context: StreamContext, phrases: Sequence[str] = (), weight: float = 1.0):
         _decoding_computer(model)  # fail at once, with a message, for a decoding that cannot stream
+        boosted = nemo_boosting.spell(model.tokenizer, phrases).boosted if weight > 0 else ()
+        self._boost = nemo_boosting.StreamBoost(model, boosted, weight) if boosted else None
         self.frames = Frames.of(model)
         self.chunk_f = max(1, self.frames.count(context.chunk_s))
         self.left_f, self.right_f = self.frames.count(context.left_s), self.frames.count(context.right_s)
@@ -83,6 +88,8 @@ class TdtStream:
         while self.ready():
             committed += self._step(model, last=False).committed
         result = self._step(model, last=True)
+        if self._boost is not None:
+            self._boost.close(model)
         return StreamStep(tuple(committed) + result.committed, (), result.decoded_s)
 
     # -- one step -------------------------------------------------------------------------------------------------
@@ -111,15 +118,16 @@ class TdtStream:
                 encoded = encoded.transpose(1, 2)[:, left:]  # [1, frames, features] from the chunk on
                 available = int(encoded_len[0]) - left
                 chunk = available if last else min(self.chunk_f, available)
+                biasing = {} if self._boost is None else {"multi_biasing_ids": self._boost.ids(model)}
                 computer = _decoding_computer(model)
                 hyps, state = computer(
-                    x=encoded, out_len=torch.tensor([chunk], device=device), prev_batched_state=self._state
+                    x=encoded, out_len=torch.tensor([chunk], device=device), prev_batched_state=self._state, **biasing
                 )
                 tokens = _tokens(hyps)
                 if not last and available > chunk:  # the look-ahead: decoded from the new state, then dropped
                     ahead_hyps, _ = computer(
                         x=encoded[:, chunk:available], out_len=torch.tensor([available - chunk], device=device),
-                        prev_batched_state=state,
+                        prev_batched_state=state, **biasing,
                     )
                     ahead = _tokens(ahead_hyps)
             self._state = state

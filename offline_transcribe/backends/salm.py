@@ -34,6 +34,7 @@ class SalmBackend(SalmTextLlm):
 
     name = "salm"
     streaming = False
+    phrase_boosting = False  # NeMo has no boosting for the SALM: the vocabulary's replacements apply, not its phrases
     word_timestamps = False
     timestamps = "per window (up to 40 s)"
     speed_guess = {"cpu": 0.2, "cuda": 20.0}  # audio s per s before one is measured (slower than real time on a CPU)

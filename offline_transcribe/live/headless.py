@@ -25,6 +25,7 @@ from ..errors import AppError
 from ..models.registry import get_spec
 from ..models.store import ModelStore
 from ..types import Segment
+from ..vocabulary import Vocabulary
 from .session import LiveSession, LiveView, streaming_backend
 
 BLOCK_S = 0.1  # audio read from standard input (or played from a file) at a time
@@ -56,6 +57,7 @@ def run_live(
     out: TextIO | None = None,
     err: TextIO | None = None,
     verbose: bool = False,
+    vocabulary: Vocabulary | None = None,
 ) -> int:
     """Transcribe ``source`` ("-": standard input; otherwise a file played at real-time speed) live; 0 on success.
 
@@ -65,18 +67,19 @@ def run_live(
     """
     out, err = out or sys.stdout, err or sys.stderr
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(err if verbose else devnull):
-        return _run_live(store, source, model_key, options, stdin, out, err)
+        return _run_live(store, source, model_key, options, stdin, out, err, vocabulary)
 
 
 def _run_live(
     store: ModelStore, source: str, model_key: str, options: LiveOptions | None, stdin: BinaryIO | None,
-    out: TextIO, err: TextIO,
+    out: TextIO, err: TextIO, vocabulary: Vocabulary | None = None,
 ) -> int:
     try:
         audio = None if source == "-" else load_audio(source, SAMPLE_RATE)
         streaming_backend(model_key)  # a model that cannot stream, before its files are looked at
         store.validate([model_key])
-        session = LiveSession(store, model_key, options, on_segment=lambda seg: _print_line(seg, out))
+        session = LiveSession(store, model_key, options, on_segment=lambda seg: _print_line(seg, out),
+                              vocabulary=vocabulary)
     except AppError as exc:
         print(str(exc), file=err, flush=True)
         return 1

@@ -31,6 +31,8 @@ from ..errors import AppError, LiveUnavailableError
 from ..models.registry import MODELS, get_spec
 from ..models.store import ModelStore
 from ..types import Segment, Word
+from ..vocabulary import Vocabulary, finish_segments
+from ..vocabulary.apply import can_boost
 
 log = logging.getLogger("transcribe.live")
 
@@ -61,6 +63,15 @@ def streaming_backend(key: str) -> StreamingBackend:
         names = ", ".join(MODELS[k].display_name for k in MODELS if can_stream(k))
         raise LiveUnavailableError(f"{spec.display_name} cannot transcribe live; {names} can.")
     return backend  # type: ignore[return-value]
+
+
+def open_stream(
+    backend: StreamingBackend, model: object, context: StreamContext, vocabulary: Vocabulary
+) -> ChunkStream:
+    """``backend.open_stream``, with the vocabulary's phrases boosted in the stream where the backend can."""
+    if vocabulary.phrases and can_boost(backend):
+        return backend.open_stream(model, context, vocabulary.phrases, vocabulary.weight)
+    return backend.open_stream(model, context)
 
 
 @dataclass(frozen=True)
@@ -117,7 +128,8 @@ class LiveSession:
     ``feed`` never blocks; ``view`` is the latest state (``wait_started`` waits for the model); ``close``
     decodes what is left and returns the final view; ``abort`` stops without it. ``on_segment`` is called (from
     the worker thread) with each segment as soon as it is closed: at a sentence end, a pause, or the end of the
-    stream. ``turn`` is entered around every use of the model (loading it, each step); by default nothing.
+    stream. ``turn`` is entered around every use of the model (loading it, each step); by default nothing. With
+    ``vocabulary``, its phrases are boosted in this stream alone and its replacements applied to each closed segment.
     A model that cannot stream raises ``LiveUnavailableError`` at once; a load that fails ends the session with
     its message in ``view().error``.
     """
@@ -129,8 +141,11 @@ class LiveSession:
         options: LiveOptions | None = None,
         on_segment: Callable[[Segment], None] | None = None,
         turn: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
         self._backend = streaming_backend(model_key)
+        self._vocabulary = vocabulary or Vocabulary()
+        self._typed = self._vocabulary.phrases if can_boost(self._backend) else ()  # written as typed
         self._store, self._key, self._options = store, model_key, options
         self._on_segment, self._turn = on_segment, turn
         self._context: StreamContext | None = None
@@ -206,7 +221,7 @@ class LiveSession:
         try:
             with self._turn(), self._store.use(self._key) as loaded:
                 context = stream_context(self._key, loaded.device, self._options)
-                stream = self._backend.open_stream(loaded.model, context)
+                stream = open_stream(self._backend, loaded.model, context, self._vocabulary)
             with self._cond:
                 self._context, self._device = stream.context, loaded.device_label  # rounded to the model's frames
                 self._heard_while_loading_s = self._received / SAMPLE_RATE
@@ -263,6 +278,7 @@ class LiveSession:
             if self._open and (last or ends_segment(self._open, next_start)):
                 closed.append(make_segment(self._open))
                 self._open = []
+            closed = finish_segments(closed, self._typed, self._vocabulary.replacements)
             self._segments += closed
             self._tentative, self._decoded_s = step.tentative, step.decoded_s
         if self._on_segment is not None:

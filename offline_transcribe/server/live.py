@@ -41,6 +41,7 @@ from ..models.registry import MODELS
 from ..models.store import ModelStore
 from . import live_js, realtime
 from .jobs import JobQueue
+from .vocabulary_panel import TabVocabulary
 
 log = logging.getLogger("transcribe.ui.live")
 
@@ -63,8 +64,12 @@ _MODES: weakref.WeakKeyDictionary[JobQueue, LiveMode] = weakref.WeakKeyDictionar
 class LiveMode:
     """The page's Live on one server: its recordings waiting for the final pass (by token), and its settings."""
 
-    def __init__(self, store: ModelStore, options: LiveOptions, root: Path, jobs: JobQueue):
+    def __init__(
+        self, store: ModelStore, options: LiveOptions, root: Path, jobs: JobQueue,
+        vocabulary: TabVocabulary | None = None,
+    ):  # fmt: skip
         self.store, self.options, self.root, self.jobs = store, options, root, jobs
+        self.vocabulary = vocabulary  # each tab's Vocabulary and Replacements boxes, for the final pass
         self._recordings: dict[str, Path] = {}
         self._lock = threading.Lock()
         _MODES[jobs] = self
@@ -260,13 +265,17 @@ def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: g
     private = dict(api_visibility="private", show_progress="hidden", queue=False)
     panel.record.click(None, inputs=[model], js=live_js.handler("return liveClient().start(args[0]);"), **private)
 
-    def final_pass(token: str | None, model_key: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        """The whole recording through the usual transcription; its text replaces the live text."""
+    def final_pass(token: str | None, model_key: str, request: gr.Request,
+                   progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """The whole recording through the usual transcription (with the tab's vocabulary); its text replaces the
+        live text."""
         path = live.take(token) if token else None
         if path is None:
             return [gr.skip()] * len(outputs) + ["", ""]
+        texts = live.vocabulary.texts(request.session_hash or "") if live.vocabulary is not None else ("", "")
         try:
-            result = transcribe(None, str(path), model_key, progress=progress)
+            result = transcribe(None, str(path), model_key, vocabulary_text=texts[0], replacements_text=texts[1],
+                                progress=progress)
         finally:
             shutil.rmtree(path.parent, ignore_errors=True)
         final = html.escape(result[0]) or "(no speech recognised)"

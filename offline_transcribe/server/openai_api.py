@@ -1,7 +1,8 @@
 """An OpenAI-compatible transcription API on the page's own server, so that tools that speak OpenAI's
 speech-to-text API (Open WebUI, SubtitleEdit, LiteLLM, the ``openai`` SDKs …) transcribe with the local models:
 
-    POST /v1/audio/transcriptions   multipart: file, model, response_format, timestamp_granularities[], stream, …
+    POST /v1/audio/transcriptions   multipart: file, model, response_format, timestamp_granularities[], stream,
+                                    hotwords (phrases to recognise, comma- or newline-separated), …
     GET  /v1/models                 the installed models
     GET  /v1/models/{model}
 
@@ -43,7 +44,14 @@ from starlette.types import Message, Receive
 from ..backends import get_backend
 from ..config import Settings
 from ..diarize import SpeakerOptions
-from ..errors import AppError, AudioDecodeError, GpuOutOfMemoryError, LocalModelError, ModelsMissingError
+from ..errors import (
+    AppError,
+    AudioDecodeError,
+    GpuOutOfMemoryError,
+    LocalModelError,
+    ModelsMissingError,
+    VocabularyError,
+)
 from ..exports import safe_stem, to_srt, to_txt, to_vtt
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_spec, transcription_models
@@ -52,6 +60,7 @@ from ..subtitles import PRESETS, SubtitleOptions
 from ..subtitles import arguments as subtitle_fields
 from ..transcribe import transcribe_file
 from ..types import Transcript
+from ..vocabulary import DEFAULT_WEIGHT, Vocabulary, parse_hotwords
 from ..wordtimes import borrow
 from .jobs import ClientGone, JobQueue
 
@@ -194,6 +203,17 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
     except subtitle_fields.FieldError as exc:
         raise ApiError(400, f"{exc}.", param=exc.field, code="invalid_value") from None
     return TranscriptionOptions(fmt, granularities, _text_field(form, "language").lower() or None, stream, subtitles)
+
+
+def read_hotwords(form: FormData, defaults: Vocabulary | None) -> Vocabulary:
+    """The ``hotwords`` field (phrases separated by commas or new lines, as speaches reads it), the server's
+    vocabulary (``--vocabulary``, ``--replacements``) for what the request leaves out; 400 naming a bad phrase."""
+    try:
+        phrases = parse_hotwords(_text_field(form, "hotwords"), "hotwords")
+    except VocabularyError as exc:
+        raise ApiError(400, str(exc), param="hotwords", code="invalid_value") from None
+    weight = defaults.weight if defaults is not None else DEFAULT_WEIGHT
+    return Vocabulary(phrases, weight=weight).or_defaults(defaults)
 
 
 class _BodyLimit:
@@ -431,6 +451,7 @@ class TranscriptionApi:
             word_times = get_backend(spec.backend).word_timestamps or borrow.lender(
                 spec, self.store, self.settings.long_audio) is not None  # Canary: Parakeet's, when installed
             options = read_options(form, word_times, spec.display_name)
+            vocabulary = read_hotwords(form, self.settings.vocabulary)
             if options.speakers is not None:
                 self.check_speaker_model()
             if upload.size is not None and upload.size > self.settings.max_file_bytes:
@@ -446,7 +467,7 @@ class TranscriptionApi:
                 # client hangs up before its turn is dropped.
                 async with client_watch(request) as gone:
                     transcript = await anyio.to_thread.run_sync(
-                        self._transcribe, path, spec, options.speakers, gone, limiter=self._api_turn
+                        self._transcribe, path, spec, options.speakers, vocabulary, gone, limiter=self._api_turn
                     )
         finally:
             await form.close()
@@ -490,15 +511,16 @@ class TranscriptionApi:
             raise ApiError(400, "The upload stopped before the end of the form.", code="incomplete_form") from None
 
     def _transcribe(
-        self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None, gone: threading.Event | None = None
+        self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None,
+        vocabulary: Vocabulary | None = None, gone: threading.Event | None = None,
     ) -> Transcript:
-        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified;
-        not at all once ``gone`` is set (the client hung up)."""
+        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified and
+        ``vocabulary`` applied; not at all once ``gone`` is set (the client hung up)."""
         try:
             with self.jobs.job(files=1, model=spec.key, via="api", gone=gone.is_set if gone else None):
                 try:
                     return transcribe_file(path, spec.key, store=self.store, policy=self.settings.long_audio,
-                                           speakers=speakers)
+                                           speakers=speakers, vocabulary=vocabulary)
                 except AppError as exc:
                     raise _error_for(exc) from exc
                 except Exception as exc:

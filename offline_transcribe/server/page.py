@@ -36,7 +36,8 @@ from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
-from . import editor, live, speakers, subtitles_panel
+from ..vocabulary import Vocabulary
+from . import editor, live, speakers, subtitles_panel, vocabulary_panel
 from .ask_panel import build_ask_panel
 from .jobs import ClientGone, JobQueue
 from .workspace import is_file_within
@@ -403,8 +404,10 @@ class TranscribeHandler:
         policy: LongAudioPolicy | None = None,
         jobs: JobQueue | None = None,
         inputs: InputCheck | None = None,
+        vocabulary: Vocabulary | None = None,
     ):
         self.store = store
+        self.vocabulary = vocabulary  # the server's --vocabulary / --replacements, for requests that bring none
         self.policy = policy
         self.exports_root = exports_root
         self.is_input = inputs or uploaded_here(exports_root)
@@ -422,11 +425,14 @@ class TranscribeHandler:
         identify_speakers: bool = False,
         speaker_count: str = "auto",
         token: str | None = None,
+        vocabulary_text: str = "",
+        replacements_text: str = "",
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
     ) -> tuple[str, dict, list[str], list[list], str]:
         """Transcribe files the app itself holds (a live recording; no upload check): returns text, segments,
         downloads, stats, messages."""
-        return self._in_line(files, recording, model_key, identify_speakers, speaker_count, token, progress)[:5]
+        return self._in_line(files, recording, model_key, identify_speakers, speaker_count, token, vocabulary_text,
+                             replacements_text, progress)[:5]
 
     def transcribe(
         self,
@@ -436,18 +442,22 @@ class TranscribeHandler:
         identify_speakers: bool = False,
         speaker_count: str = "auto",
         token: str | None = None,
+        vocabulary_text: str = "",
+        replacements_text: str = "",
         progress: gr.Progress = gr.Progress(),  # noqa: B008
         request: gr.Request = None,  # type: ignore[assignment]  (Gradio passes it)
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
         """The page's Transcribe (and its API's ``/transcribe``): what ``__call__`` returns, and the results
-        themselves (the page keeps them to rename speakers). Only files uploaded to this server are read.
+        themselves (the page keeps them to rename speakers). Only files uploaded to this server are read; the
+        vocabulary boxes' phrases are boosted and their replacements applied (the server's defaults when empty).
 
         Runs when the server's job line (``jobs``) gives it its turn, which logs the job's start and end; a
         request whose page has gone by then is dropped. ``token`` (from ``refuse_without_audio``) is marked
         finished at the end.
         """
         self.refuse_foreign_paths([*(files or []), *([recording] if recording else [])])
-        return self._in_line(files, recording, model_key, identify_speakers, speaker_count, token, progress, request)
+        return self._in_line(files, recording, model_key, identify_speakers, speaker_count, token, vocabulary_text,
+                             replacements_text, progress, request)
 
     def _in_line(
         self,
@@ -457,17 +467,20 @@ class TranscribeHandler:
         identify_speakers: bool,
         speaker_count: str,
         token: str | None,
+        vocabulary_text: str,
+        replacements_text: str,
         progress: gr.Progress,
         request: gr.Request | None = None,
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
         count = len(files or []) + bool(recording)
+        vocabulary = vocabulary_panel.request_vocabulary(vocabulary_text, replacements_text, self.vocabulary)
 
         def waiting() -> None:
             progress(0.0, desc="Waiting for the transcription before this one…")
 
         try:
             with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting, gone=self._gone(request)):
-                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count)
+                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count, vocabulary)
         except ClientGone:
             raise gr.Error("The page went away before its turn: nothing was transcribed.", visible=False,
                            print_exception=False) from None
@@ -519,7 +532,7 @@ class TranscribeHandler:
 
     def _run(
         self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress,
-        identify_speakers: bool = False, speaker_count: str = "auto",
+        identify_speakers: bool = False, speaker_count: str = "auto", vocabulary: Vocabulary | None = None,
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:  # fmt: skip
         if not files and not recording:  # the page refuses this before; an API caller gets an error
             raise gr.Error(NO_AUDIO, title="No audio", print_exception=False)
@@ -552,6 +565,7 @@ class TranscribeHandler:
             names=names,
             progress=lambda fraction, message: progress(fraction, desc=message),
             speakers=options,
+            vocabulary=vocabulary,
         )
         failed = [res.name for res in results if res.outcome is Outcome.FAILED]
         silent = [res.name for res in results if res.outcome is Outcome.NO_SPEECH]
@@ -664,8 +678,10 @@ def build_app(
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
-    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs, inputs)
+    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs, inputs,
+                                settings.vocabulary)
     reshaper = subtitles_panel.Reshaper(handler._new_exports_dir, handler.downloads)
+    tab_vocabulary = vocabulary_panel.TabVocabulary(settings.vocabulary)
     speaker_handlers = speakers.SpeakerHandlers(
         handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
     )
@@ -682,6 +698,7 @@ def build_app(
             with gr.Column(scale=2, min_width=320):
                 files, recording, model, speaker_controls, button = build_inputs(store, settings.default_model)
                 messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")  # right below the button
+                vocabulary = vocabulary_panel.build_controls(settings)
                 subtitle_controls = subtitles_panel.build_controls()
                 live_panel = live.build_panel()
                 status = gr.Markdown(status_md(store), elem_id="model-status")
@@ -699,11 +716,13 @@ def build_app(
                                   api_visibility="private")  # the progress bar is drawn over the emptied messages
         checked.success(
             handler.transcribe,
-            inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token],
+            inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token,
+                    vocabulary.phrases, vocabulary.replacements],
             outputs=[text, segments, downloads, stats, messages, speaker_view.state],
             api_name="transcribe",
             api_description="Transcribe audio files (and/or a recording) with a local model; optionally identify "
-            "the speakers (identify_speakers, speaker_count: auto or 1-4).",
+            "the speakers (identify_speakers, speaker_count: auto or 1-4); vocabulary_text: names and terms, one per "
+            "line; replacements_text: find => replace, one per line.",
             concurrency_limit="default",  # the queue's default: one job at a time
             show_progress_on=messages,  # one progress bar, right below the button
         ).then(
@@ -723,7 +742,8 @@ def build_app(
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
-        live_mode = live.LiveMode(store, settings.live, exports_root, handler.jobs)
+        live_mode = live.LiveMode(store, settings.live, exports_root, handler.jobs, tab_vocabulary)
+        vocabulary_panel.remember(demo, vocabulary, settings, tab_vocabulary)
         live.wire(demo, live_panel, live_mode, handler, model, [text, segments, downloads, stats, messages])
 
         def model_status() -> str:
