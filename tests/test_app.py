@@ -25,7 +25,7 @@ from app_process import running_app, speech_wav
 
 pytestmark = pytest.mark.timeout(300)
 
-FORMATS = {"txt", "srt", "vtt", "json", "csv"}
+FORMATS = {"txt", "srt", "vtt", "json", "csv", "docx", "md"}
 TABLE_TIME = re.compile(r"^(\d+):(\d\d\.\d)$")  # the segments table's m:ss.s (clips here are under an hour)
 
 
@@ -98,7 +98,8 @@ def test_api_names_the_transcribe_endpoint(client):
     ]
     assert [r["label"] for r in api["/transcribe"]["returns"]] == [
         "Transcript", "Segments",
-        "Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV; RTTM with speakers)",
+        "Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV, DOCX, Markdown; RTTM with "
+        "speakers)",
         "Statistics per file", "Messages",
     ]
     assert "/model_status" in api

@@ -122,9 +122,9 @@ def test_bad_vocabulary_is_refused_naming_the_line(api, page, files):
 def test_canary_gets_the_replacements_and_is_told_it_has_no_boosting(page, files):
     plain, messages = page_run(page, files["wav"], "canary")
     assert "has no phrase boosting" in messages  # the server's phrases do not apply to it
-    assert SCRIPTED_ANSWER in plain
+    assert SCRIPTED_ANSWER in " ".join(plain.split())  # (paragraphs at the pauses of Parakeet's borrowed times)
     replaced, messages = page_run(page, files["wav"], "canary", "Sortformer", "sea shells => Seashells\nsells => sold")
-    assert "she sold Seashells by the shore" in replaced, replaced
+    assert "she sold Seashells by the shore" in " ".join(replaced.split()), replaced
     assert "has no phrase boosting" in messages
 
 
