@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from .config import LongAudioPolicy
 from .diarize import SpeakerOptions
 from .errors import AppError, FileMissingError, LocalModelError, UnexpectedError
 from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, safe_stem, write_exports
-from .models.registry import MODELS
+from .models.registry import transcription_models
 from .models.store import ModelStore
 from .transcribe import transcribe_file
 from .types import Progress, Transcript
@@ -68,9 +68,11 @@ class FileResult:
         return self.error or ""
 
 
-def no_speech_message(name: str, transcript: Transcript) -> str:
-    """No speech recognised in a file: what the model heard (nothing), why that may be, and what to try."""
-    others = [spec for key, spec in MODELS.items() if key != transcript.model]
+def no_speech_message(name: str, transcript: Transcript, installed: Collection[str] | None = None) -> str:
+    """No speech recognised in a file: what the model heard (nothing), why that may be, and what to try (the other
+    transcription models, only the ``installed`` ones when that is given)."""
+    others = [spec for key, spec in transcription_models().items()
+              if key != transcript.model and (installed is None or key in installed)]  # fmt: skip
     languages = [spec.display_name for spec in others if len(spec.languages) > 1]
     lines = [
         f"No speech recognised in '{name}' ({transcript.audio_duration:.1f} s of audio with {transcript.model_name}); "

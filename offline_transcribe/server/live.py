@@ -16,8 +16,10 @@ is still busy).
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -242,6 +244,7 @@ class LivePanel:
     text: gr.HTML
     status: gr.Markdown
     recording: gr.State  # the path of the tab's last recording, for the offline pass
+    saved: gr.Audio  # the last recording, to play and download (kept whatever the final pass finds)
 
 
 def build_panel() -> LivePanel:
@@ -253,7 +256,40 @@ def build_panel() -> LivePanel:
         )  # fmt: skip
         text = gr.HTML(elem_id="live-text", padding=True)
         status = gr.Markdown(elem_id="live-status")
-    return LivePanel(mic, text, status, gr.State(None))
+    saved = gr.Audio(label="Your recording (play it, or download it as WAV)", type="filepath", interactive=False,
+                     visible=False, elem_id="live-recording")  # fmt: skip
+    return LivePanel(mic, text, status, gr.State(None), saved)
+
+
+FINAL_REPLACES = "✓ The final transcript (the whole recording, transcribed offline) replaces the live text."
+FINAL_FOUND_NOTHING = (
+    "⚠ The final pass over the whole recording recognised no speech, so the live text is kept (in the transcript "
+    "box too; the downloads hold no text). Play the recording below to check it."
+)
+NOTHING_HEARD = "⚠ No speech was recognised, live or in the final pass. Play the recording below to check it."
+
+
+def live_words(shown: str | None) -> str:
+    """The words of the live text box (its HTML as the page holds it), without markup."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", shown or "")).split())
+
+
+def after_final_pass(shown: str | None, final_text: str) -> tuple[str, str, str]:
+    """The live text box, the status line and the transcript box once the final pass is done: the final text
+    replaces the live words, but live words are never thrown away for a final pass that found nothing."""
+    if final_text.strip():
+        return f'<span class="live-committed">{html.escape(final_text)}</span>', FINAL_REPLACES, final_text
+    if words := live_words(shown):
+        return f'<span class="live-committed">{html.escape(words)}</span>', FINAL_FOUND_NOTHING, words
+    return '<span class="live-committed">(no speech recognised)</span>', NOTHING_HEARD, ""
+
+
+def keep_recording(path: Path, folder: Path) -> Path:
+    """Move the tab's recording into ``folder`` (the run's downloads), named by when it was made."""
+    made = dt.datetime.fromtimestamp(path.stat().st_mtime)
+    kept = shutil.move(str(path), folder / f"recording-{made:%Y%m%d-%H%M%S}.wav")
+    shutil.rmtree(path.parent, ignore_errors=True)
+    return Path(kept)
 
 
 def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: gr.Radio, outputs: list) -> None:
@@ -267,20 +303,25 @@ def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: g
         time_limit=None, **private,
     )  # fmt: skip
 
-    def final_pass(path: str | None, model_key: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        """The whole recording through the usual transcription; its text replaces the live text."""
+    def final_pass(path: str | None, model_key: str, shown: str | None,
+                   progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """The whole recording through the usual transcription; its text replaces the live text (unless it found
+        nothing), and the recording is offered to play and download."""
         if not path:
-            return [gr.skip()] * (len(outputs) + 2)
+            return [gr.skip()] * (len(outputs) + 3)
+        kept = keep_recording(Path(path), transcribe.new_exports_dir())
+        offered = gr.update(value=str(kept), visible=True)
         try:
-            result = transcribe(None, path, model_key, progress=progress)
-        finally:
-            shutil.rmtree(Path(path).parent, ignore_errors=True)
-        final = html.escape(result[0]) or "(no speech recognised)"
-        done = "✓ The final transcript (the whole recording, transcribed offline) replaces the live text."
-        return [*result, f'<span class="live-committed">{final}</span>', done]
+            result = list(transcribe(None, str(kept), model_key, progress=progress))
+        except gr.Error as exc:
+            return [*[gr.skip()] * len(outputs), gr.skip(), f"✗ {exc.message}", offered]
+        text, status, result[0] = after_final_pass(shown, result[0])
+        result[2] = [*result[2], str(kept)]  # the downloads: the recording too
+        return [*result, text, status, offered]
 
     panel.mic.stop_recording(live.stop, outputs=[panel.text, panel.status, panel.recording], **private).then(
-        final_pass, inputs=[panel.recording, model], outputs=[*outputs, panel.text, panel.status],
+        final_pass, inputs=[panel.recording, model, panel.text],
+        outputs=[*outputs, panel.text, panel.status, panel.saved],
         api_visibility="private", concurrency_limit="default", show_progress_on=outputs[-1],
     )  # fmt: skip
     demo.unload(live.unload)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import html
 import logging
 import shutil
 import tempfile
@@ -20,12 +21,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 from ..backends import get_backend
-from ..batch import FileResult, Outcome, transcribe_files
+from ..batch import FileResult, Outcome, no_speech_message, transcribe_files
 from ..config import DELETE_CACHE, GUIDE, SETUP_SCRIPT, LongAudioPolicy, Precision, Settings
 from ..devices import CPU_COST, cuda_usable, nvidia_driver, torch_build
 from ..errors import AppError
@@ -60,7 +62,22 @@ CSS = """
 /* The downloads list is read-only: no remove buttons on its rows. */
 #downloads .label-clear-button, #downloads button[aria-label="Remove this file"] { display: none; }
 #segments th *, #stats th * { word-break: keep-all; overflow-wrap: normal; }  /* "Start", not "St/ar/t" */
+/* The chosen model stays marked while the mouse is over it (Gradio's default turns it white on hover). */
+#model label.selected, #model label.selected:hover {
+  background: var(--checkbox-label-background-fill-selected);
+  color: var(--checkbox-label-text-color-selected); border-color: var(--checkbox-label-border-color-selected);
+}
+#models-not-installed { font-size: 0.9em; color: var(--body-text-color-subdued); }
+#models-not-installed .missing-model { display: flex; gap: 0.5em; align-items: center; opacity: 0.6;
+  cursor: not-allowed; }
+#models-not-installed .setup-command { margin: 0.1em 0 0.4em 1.8em; overflow-wrap: anywhere; }
+/* The Ask panel's buttons look like buttons; on a phone the question box takes the whole width. */
+#ask-panel button { border: 1px solid var(--button-secondary-border-color, var(--border-color-primary));
+  background: var(--button-secondary-background-fill); box-shadow: var(--button-secondary-shadow); }
+#ask-panel button:hover:not([disabled]) { background: var(--button-secondary-background-fill-hover); }
 @media (max-width: 640px) {
+  #ask-question-row { flex-wrap: wrap; }
+  #ask-question { flex-basis: 100% !important; min-width: 100% !important; }
   #app-header h1 { font-size: 1.6em; }
   #app-header p { font-size: 0.9em; }
   #segments table, #stats table { font-size: 12px; }
@@ -259,12 +276,28 @@ def _short_summary(spec: ModelSpec) -> str:
 
 
 def model_choices(store: ModelStore) -> list[tuple[str, str]]:
-    """Selector entries: each model's name, what it is best at, and whether its files are installed."""
+    """Selector entries: each installed model's name and what it is best at (one that is not installed cannot be
+    chosen: ``missing_models_html`` shows it, disabled, with its setup command)."""
     installed = set(store.installed())
-    return [
-        (f"{spec.display_name}{'' if key in installed else ' (not installed)'} · {_short_summary(spec)}", key)
-        for key, spec in TRANSCRIBERS.items()
-    ]
+    return [(f"{spec.display_name} · {_short_summary(spec)}", key) for key, spec in TRANSCRIBERS.items()
+            if key in installed]  # fmt: skip
+
+
+def missing_models_html(store: ModelStore) -> str:
+    """The transcription models that are not installed, shown as disabled choices under the selector, each with
+    the command that sets it up ("" when every one is installed)."""
+    installed = set(store.installed())
+    rows = []
+    for key, spec in TRANSCRIBERS.items():
+        if key in installed:
+            continue
+        command = html.escape(f"{spec.setup_command()}{models_dir_option(store.models_dir)}")
+        rows.append(
+            f'<label class="missing-model" data-model="{html.escape(key)}"><input type="radio" disabled> '
+            f"{html.escape(spec.display_name)} · {html.escape(_short_summary(spec))} <em>(not installed)</em></label>"
+            f'<div class="setup-command">Set it up with <code>{command}</code></div>'
+        )
+    return "".join(rows)
 
 
 def status_md(store: ModelStore) -> str:
@@ -331,8 +364,9 @@ def transcript_text(results: list[FileResult]) -> str:
     return "\n\n".join(blocks)
 
 
-def messages_md(results: list[FileResult], model_name: str) -> str:
-    """The run summary, then every file that is not done (as written for the user) and every note."""
+def messages_md(results: list[FileResult], model_name: str, installed: list[str] | None = None) -> str:
+    """The run summary, then every file that is not done (as written for the user) and every note; the advice
+    names only the ``installed`` models when that is given."""
     counts = {outcome: sum(res.outcome is outcome for res in results) for outcome in Outcome}
     done, n = counts[Outcome.DONE], len(results)
     icon = "✓" if done == n else ("⚠" if done or counts[Outcome.NO_SPEECH] else "✗")
@@ -344,7 +378,8 @@ def messages_md(results: list[FileResult], model_name: str) -> str:
         if res.outcome is Outcome.FAILED:
             lines.append(f"\n**✗ {res.name}**\n```\n{res.message}\n```")
         elif res.outcome is Outcome.NO_SPEECH:
-            lines.append(f"\n**⚠ {res.name}**: " + res.message.replace("\n", " "))
+            message = no_speech_message(res.name, res.transcript, installed) if res.transcript else res.message
+            lines.append(f"\n**⚠ {res.name}**: " + message.replace("\n", " "))
         elif res.transcript is not None and res.transcript.notes:
             lines.append(f"\n**{res.name}**: " + " ".join(res.transcript.notes))
     return "\n".join(lines)
@@ -356,6 +391,7 @@ def recording_name(path: Path) -> str:
     return f"recording-{made:%Y%m%d-%H%M%S}{path.suffix or '.wav'}"
 
 
+TO_RESULTS = "[↓ Go to the transcript, speakers and downloads](#results)"  # far below the button on a phone
 NO_AUDIO = "No audio: add an audio file or record with the microphone, then press Transcribe."
 
 
@@ -501,11 +537,12 @@ class TranscribeHandler:
         if silent:
             gr.Warning(f"No speech recognised in {', '.join(silent)}. See the messages below the button.",
                        title="No speech")
-        messages = messages_md(results, spec.display_name)
+        messages = messages_md(results, spec.display_name, self.store.installed())
         if speaker_problem:
             messages += "\n\n**⚠ Speakers were not identified:** the speaker model is not available.\n```\n"
             messages += f"{speaker_problem}\n```"
         downloads = self.downloads(results, run_dir)
+        messages += f"\n\n{TO_RESULTS}"
         return transcript_text(results), segment_rows(results), downloads, stats_rows(results), messages, results
 
     @staticmethod
@@ -530,6 +567,10 @@ class TranscribeHandler:
             return str(exc)
         return None
 
+    def new_exports_dir(self) -> Path:
+        """A fresh folder for downloads (see ``_new_exports_dir``)."""
+        return self._new_exports_dir()
+
     def _new_exports_dir(self) -> Path:
         """A fresh folder for this request's downloads; folders older than ``keep_exports_s`` are removed.
 
@@ -548,21 +589,52 @@ class TranscribeHandler:
 # The page
 
 
-def build_inputs(
-    store: ModelStore, default_model: str
-) -> tuple[gr.File, gr.Audio, gr.Radio, speakers.SpeakerControls, gr.Button]:
-    """Upload, microphone, model selector, speaker options and the Transcribe button."""
-    files = gr.File(
-        label="Audio files", file_count="multiple", file_types=AUDIO_FILE_TYPES, type="filepath", height=150,
-        elem_id="audio-files",
-    )
-    recording = gr.Audio(
-        label="…or record with the microphone", sources=["microphone"], type="filepath", elem_id="recording"
-    )
+@dataclass
+class Inputs:
+    """The page's inputs: three tabs for the sound (Files, Record, Live), then what a transcription of files or a
+    recording needs (model, speakers, the Transcribe button); Live needs only the model."""
+
+    files: gr.File
+    recording: gr.Audio
+    live_panel: live.LivePanel
+    model: gr.Radio
+    speakers: speakers.SpeakerControls
+    speaker_box: gr.Column
+    button: gr.Button
+    tabs: dict[str, gr.Tab]
+
+
+def build_inputs(store: ModelStore, default_model: str) -> Inputs:
+    """The input tabs, the model selector (models not installed shown disabled), speaker options and Transcribe."""
+    with gr.Tabs(elem_id="input-tabs"):
+        with gr.Tab("Files", id="files", elem_id="tab-files") as files_tab:
+            files = gr.File(
+                label="Audio files: drop one or more here, or click to choose", file_count="multiple",
+                file_types=AUDIO_FILE_TYPES, type="filepath", elem_id="audio-files",
+            )  # fmt: skip
+        with gr.Tab("Record", id="record", elem_id="tab-record") as record_tab:
+            recording = gr.Audio(
+                label="Record with the microphone, then press Transcribe", sources=["microphone"], type="filepath",
+                elem_id="recording",
+            )  # fmt: skip
+        with gr.Tab("Live", id="live", elem_id="tab-live") as live_tab:
+            live_panel = live.build_panel()
     model = gr.Radio(model_choices(store), value=default_model, label="Model", elem_id="model")
-    speaker_controls = speakers.build_controls(store)
+    gr.HTML(missing_models_html(store), elem_id="models-not-installed", visible=bool(missing_models_html(store)))
+    with gr.Column(elem_id="speaker-options") as speaker_box:
+        speaker_controls = speakers.build_controls(store)
     button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
-    return files, recording, model, speaker_controls, button
+    tabs = {"files": files_tab, "record": record_tab, "live": live_tab}
+    return Inputs(files, recording, live_panel, model, speaker_controls, speaker_box, button, tabs)
+
+
+def wire_tabs(inputs: Inputs) -> None:
+    """Live shows only what it needs: the model (it transcribes when you stop), not Transcribe or speakers."""
+    for name, tab in inputs.tabs.items():
+        shown = name != "live"
+        tab.select(lambda shown=shown: (gr.update(visible=shown), gr.update(visible=shown)),
+                   outputs=[inputs.button, inputs.speaker_box], queue=False, show_progress="hidden",
+                   api_visibility="private")  # fmt: skip
 
 
 def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
@@ -617,21 +689,26 @@ def build_app(
         token = gr.State()
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                files, recording, model, speaker_controls, button = build_inputs(store, settings.default_model)
+                inputs = build_inputs(store, settings.default_model)
                 messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")
-                live_panel = live.build_panel()
                 status = gr.Markdown(status_md(store), elem_id="model-status")
-            with gr.Column(scale=3, min_width=320):
+            with gr.Column(scale=3, min_width=320, elem_id="results"):
                 speaker_view = speakers.build_view()  # the speaker timeline, above the transcript
                 text, segments, downloads, stats = build_outputs()
-                build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under the results
+                answer = build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under them
         build_accordions(models_dir, settings.long_audio, settings.precision)
+        files, recording, model, speaker_controls, button = (
+            inputs.files, inputs.recording, inputs.model, inputs.speakers, inputs.button)
+        live_panel = inputs.live_panel
+        wire_tabs(inputs)
 
         # A request without audio is refused before anything runs, so the outputs keep the last results.
         checked = button.click(refuse_without_audio, inputs=[files, recording], outputs=token,
                                concurrency_limit=None, show_progress="hidden", api_visibility="private")
-        checked = checked.success(lambda: "", outputs=messages, queue=False, show_progress="hidden",
-                                  api_visibility="private")  # the progress bar is drawn over the emptied messages
+        # The last run's results go as the new one starts (the progress bar is drawn over the emptied messages).
+        cleared = [messages, text, segments, downloads, stats, speaker_view.panel, answer]
+        checked = checked.success(cleared_results, outputs=cleared, queue=False, show_progress="hidden",
+                                  api_visibility="private")
         checked.success(
             handler.transcribe,
             inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token],
@@ -661,6 +738,12 @@ def build_app(
         demo.load(**refresh, api_name="model_status")
         gr.Timer(STATUS_REFRESH_S).tick(**refresh, api_visibility="private")
     return demo.queue(default_concurrency_limit=1)  # one GPU job at a time; the others wait in the queue
+
+
+def cleared_results() -> tuple:
+    """What the results show while a new run starts: nothing of the last run (messages, transcript, segments,
+    downloads, statistics, the speaker panel, the last answer)."""
+    return "", "", segment_rows([]), [], [], gr.update(visible=False), ""
 
 
 def theme() -> gr.themes.Base:

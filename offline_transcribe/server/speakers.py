@@ -35,6 +35,47 @@ CSS = """
 #speaker-timeline .lane-label { font: 13px ui-sans-serif, system-ui, sans-serif; }
 #speaker-timeline .tick { font: 11px ui-sans-serif, system-ui, sans-serif; fill: #666; }
 #speaker-timeline h4 { margin: 0.4em 0 0.1em; font-size: 0.9em; }
+/* The speakers table edits names only: no menu to add or delete rows and columns. */
+#speaker-names .cell-menu-button { display: none !important; }
+#speaker-names-script { display: none; }
+"""
+
+
+# Typing on a selected Name cell (one click) opens it with what is typed: Gradio's table would keep only the last
+# key, or lose the first one. The keys typed before its editor opens are kept and put in it.
+ONE_CLICK_EDIT_JS = """
+let pending = null;
+const put = (editor, text) => { editor.value = text; editor.dispatchEvent(new Event('input', {bubbles: true})); };
+document.addEventListener('keydown', (event) => {
+  const table = document.querySelector('#speaker-names');
+  if (!table || !table.contains(document.activeElement) || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (pending) {  // the editor is not open yet: keep the key for it
+    if (event.key.length !== 1 && event.key !== 'Enter' && event.key !== 'Backspace') return;
+    event.preventDefault(); event.stopImmediatePropagation();
+    if (event.key === 'Enter') pending.enter = true;
+    else if (event.key === 'Backspace') pending.text = pending.text.slice(0, -1);
+    else pending.text += event.key;
+    return;
+  }
+  if (event.key.length !== 1) return;
+  const cell = table.querySelector('[role=gridcell][data-col="2"].cell-selected');
+  if (!cell || cell.querySelector('input, textarea')) return;
+  event.preventDefault(); event.stopImmediatePropagation();
+  pending = {cell, text: event.key, enter: false, frames: 0};
+  cell.dispatchEvent(new MouseEvent('dblclick', {bubbles: true, cancelable: true}));
+  const fill = () => {
+    const editor = pending.cell.querySelector('input, textarea');
+    if (!editor) { if (++pending.frames < 120) requestAnimationFrame(fill); else pending = null; return; }
+    editor.focus(); put(editor, pending.text);
+    requestAnimationFrame(() => {  // once the editor has settled: what was typed, then Enter if it was pressed
+      put(editor, pending.text);
+      const enter = pending.enter;
+      pending = null;
+      if (enter) editor.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
+    });
+  };
+  requestAnimationFrame(fill);
+}, true);
 """
 
 
@@ -89,11 +130,13 @@ def speaker_options(identify: bool | None, count: str | None) -> SpeakerOptions 
 
 def build_view() -> SpeakerView:
     """The speaker panel: timeline and renaming (hidden until a transcript has speakers)."""
+    gr.HTML("", js_on_load=ONE_CLICK_EDIT_JS, elem_id="speaker-names-script", padding=False)
     with gr.Column(visible=False, elem_id="speakers-panel") as panel:
         timeline = gr.HTML(elem_id="speaker-timeline")
         names = gr.Dataframe(
             headers=NAME_HEADERS, datatype=["str", "str", "str"], interactive=True, static_columns=[0, 1],
-            label="Speakers: type a name in the Name column, then press Rename speakers", elem_id="speaker-names",
+            label="Speakers: click a Name cell and type a name (the same name for two speakers makes them one), then "
+                  "press Rename speakers", elem_id="speaker-names",
         )  # fmt: skip
         rename = gr.Button("Rename speakers", elem_id="rename-speakers", size="sm")
     return SpeakerView(panel, timeline, names, rename)
@@ -158,8 +201,8 @@ def timeline_html(results: list[FileResult]) -> str:
 
 
 def name_rows(results: list[FileResult]) -> list[list[str]]:
-    """The renaming table: one row per speaker of each file, its name to edit."""
-    return [[r.name, s, s] for r in results if r.transcript is not None for s in r.transcript.speakers]
+    """The renaming table: one row per speaker of each file, its name to type (empty: the label stays)."""
+    return [[r.name, s, ""] for r in results if r.transcript is not None for s in r.transcript.speakers]
 
 
 def has_speakers(results: list[FileResult]) -> bool:
