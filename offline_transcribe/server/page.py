@@ -72,8 +72,8 @@ CSS = """
   cursor: not-allowed; }
 #models-not-installed .setup-command { margin: 0.1em 0 0.4em 1.8em; overflow-wrap: anywhere; }
 /* The Ask panel's buttons look like buttons; on a phone the question box takes the whole width. */
-#ask-panel button { border: 1px solid var(--button-secondary-border-color, var(--border-color-primary));
-  background: var(--button-secondary-background-fill); box-shadow: var(--button-secondary-shadow); }
+#ask-panel button { border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  box-shadow: var(--button-secondary-shadow); }
 #ask-panel button:hover:not([disabled]) { background: var(--button-secondary-background-fill-hover); }
 @media (max-width: 640px) {
   #ask-question-row { flex-wrap: wrap; }
@@ -125,9 +125,9 @@ def _model_summaries() -> str:
 def how_to_use_md(models_dir: Path) -> str:
     """The "How to Use" accordion."""
     return f"""
-1. **Add audio**: drop one or more files into *Audio files* (WAV, FLAC, MP3, M4A, OGG/Opus, WebM, or a video
-   with a sound track), or record a clip with the microphone (both are transcribed when you give both).
-   Several files are transcribed one after another.
+1. **Add audio**, in one of three tabs: **Files** (drop one or more: WAV, FLAC, MP3, M4A, OGG/Opus, WebM, or a
+   video with a sound track; several are transcribed one after another), **Record** (record with the microphone,
+   then press Transcribe) or **Live** (the words appear while you speak; see below).
 2. **Choose a model**:
 {_model_summaries()}
 3. **Who spoke?** Tick *Identify speakers* (and give the number of speakers, or leave *auto*) to have every
@@ -143,6 +143,10 @@ def how_to_use_md(models_dir: Path) -> str:
    per file, the audio length, the time it took with its real-time factor (RTF), the device and the peak GPU
    memory.
 
+6. **Ask about this transcript**: under the results, *Summary*, *Key points*, *Action items* and *Questions*
+   ask the obvious; or type any question and press *Ask* (or Enter). Canary-Qwen's own LLM answers on this
+   machine, citing times as [mm:ss]; *Stop* ends an answer early.
+
 **Models load from local files** in `{models_dir}`: each one the first time you use it (or at start with
 `--preload`), and then it stays in memory. The *Model status* box shows whether each model is not loaded,
 loading or ready, and on which device. Nothing is downloaded while the app runs.
@@ -150,8 +154,9 @@ loading or ready, and on which device. Nothing is downloaded while the app runs.
 The model files are created once by the setup script (`python {SETUP_SCRIPT}`; see `{GUIDE}`). If a file goes
 missing, the page tells you which one and the command that restores it.
 
-**Live**: press *Record* in the Live box and speak: the words appear as you talk (grey ones may still change).
-*Stop* transcribes the whole recording once more, offline, into the transcript, table and downloads.
+**Live**: in the *Live* tab, press *Record* and speak: the words appear as you talk (grey ones may still change).
+*Stop* transcribes the whole recording once more, offline, into the transcript, table and downloads, and offers
+the recording itself to play and download (WAV).
 
 **Without a browser**: `python transcribe_ui.py --transcribe FILE... --model parakeet --format srt --output-dir DIR`;
 live from a microphone: `ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | python transcribe_ui.py --live -`.
@@ -646,7 +651,7 @@ def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
     )
     downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV; RTTM with "
                         "speakers)",
-                        file_count="multiple", interactive=False, height=260, elem_id="downloads")
+                        file_count="multiple", interactive=False, elem_id="downloads")  # every file in sight
     stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, wrap=True,
                          column_widths=["24%", "18%", "16%", "20%", "22%"], elem_id="stats")
     return text, segments, downloads, stats

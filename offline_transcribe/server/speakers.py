@@ -46,9 +46,14 @@ CSS = """
 ONE_CLICK_EDIT_JS = """
 let pending = null;
 const put = (editor, text) => { editor.value = text; editor.dispatchEvent(new Event('input', {bubbles: true})); };
+let armed = null;  // the Name cell clicked last (the table may not have marked it selected yet)
+document.addEventListener('mousedown', (event) => {
+  armed = (event.target.closest && event.target.closest('#speaker-names [role=gridcell][data-col="2"]')) || null;
+}, true);
 document.addEventListener('keydown', (event) => {
-  const table = document.querySelector('#speaker-names');
-  if (!table || !table.contains(document.activeElement) || event.ctrlKey || event.metaKey || event.altKey) return;
+  const table = document.querySelector('#speaker-names'), focus = document.activeElement;
+  const here = table && (table.contains(focus) || focus === document.body || focus === null);
+  if (!here || event.ctrlKey || event.metaKey || event.altKey) return;
   if (pending) {  // the editor is not open yet: keep the key for it
     if (event.key.length !== 1 && event.key !== 'Enter' && event.key !== 'Backspace') return;
     event.preventDefault(); event.stopImmediatePropagation();
@@ -58,21 +63,24 @@ document.addEventListener('keydown', (event) => {
     return;
   }
   if (event.key.length !== 1) return;
-  const cell = table.querySelector('[role=gridcell][data-col="2"].cell-selected');
+  const cell = armed && armed.isConnected ? armed : table.querySelector('[role=gridcell][data-col="2"].cell-selected');
   if (!cell || cell.querySelector('input, textarea')) return;
   event.preventDefault(); event.stopImmediatePropagation();
   pending = {cell, text: event.key, enter: false, frames: 0};
   cell.dispatchEvent(new MouseEvent('dblclick', {bubbles: true, cancelable: true}));
   const fill = () => {
     const editor = pending.cell.querySelector('input, textarea');
-    if (!editor) { if (++pending.frames < 120) requestAnimationFrame(fill); else pending = null; return; }
-    editor.focus(); put(editor, pending.text);
-    requestAnimationFrame(() => {  // once the editor has settled: what was typed, then Enter if it was pressed
-      put(editor, pending.text);
+    if (!editor) { if (++pending.frames < 300) requestAnimationFrame(fill); else pending = null; return; }
+    editor.focus();
+    const since = performance.now();
+    const settle = () => {  // the table may still reset its new editor: put the keys back until it is settled
+      if (editor.value !== pending.text) put(editor, pending.text);
+      if (performance.now() - since < 400 && editor.isConnected) { requestAnimationFrame(settle); return; }
       const enter = pending.enter;
       pending = null;
       if (enter) editor.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
-    });
+    };
+    settle();
   };
   requestAnimationFrame(fill);
 }, true);
@@ -163,7 +171,7 @@ def timeline_svg(t: Transcript) -> str:
     height = top + lane * len(t.speakers) + 24
     scale = width / duration
     parts = [
-        f'<svg viewBox="0 0 {left + width + 10} {height}" role="img" '
+        f'<svg viewBox="0 0 {left + width + 30} {height}" role="img" '
         f'aria-label="Speaker timeline: {len(t.speakers)} speaker{"s" if len(t.speakers) != 1 else ""}">'
     ]
     for i, speaker in enumerate(t.speakers):
