@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import LongAudioPolicy
 from .diarize import SpeakerOptions
-from .errors import AppError, FileMissingError, LocalModelError, UnexpectedError
+from .errors import AppError, CancelledError, FileMissingError, LocalModelError, UnexpectedError
 from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, safe_stem, write_exports
 from .models.registry import transcription_models
 from .models.store import ModelStore
@@ -155,11 +155,19 @@ def transcribe_files(
 
         if on_start is not None:
             on_start(i, res)
-        report(0.0, "starting")
         try:
+            report(0.0, "starting")
             res.transcript = _transcribe_one(res, model_key, store, report, policy, speakers)
             if res.outcome is Outcome.DONE:
                 res.outputs = _write_outputs(res, out_dir, stems[i], formats)
+        except CancelledError as exc:  # stopped by the person: what is finished stays, the rest is not started
+            res.error, res.transcript = str(exc), None
+            for later in results[i + 1 :]:
+                later.error = "Not transcribed: the run was cancelled."
+            for finished in results[i:]:
+                if on_done is not None:
+                    on_done(finished)
+            break
         except LocalModelError as exc:  # the model itself: every other file would fail the same way
             res.error = str(exc)
             for later in results[i + 1 :]:

@@ -49,7 +49,9 @@ def audio(tmp_path_factory) -> dict[str, Path]:
                                  cache_dir=root / "clips")  # fmt: skip
     conversation = sc.heldout_conversation(np.random.default_rng(2024), 2, 20, cache_dir=root / "clips")
     mic, _ = ss.make_long_file(np.random.default_rng(42), minutes=0.15, cache_dir=root / "clips")
+    noise = np.random.default_rng(3).standard_normal(150 * ss.SAMPLE_RATE).astype(np.float32) * 0.05
     return {
+        "noise": [write_wav(root / f"noise {n}.wav", noise) for n in (1, 2)],
         "words": write_wav(root / "door.wav", words),
         "conversation": write_wav(root / "two people.wav", conversation.audio),
         "mic": write_wav(root / "mic.wav", np.concatenate([np.zeros(ss.SAMPLE_RATE // 2, np.float32), mic])),
@@ -124,8 +126,10 @@ def test_every_control_at_desktop_width(browser, app, audio, tmp_path):
     try:
         _model_selector(page)
         _files_speakers_and_renaming(page, audio)
+        save_screenshot(page, tmp_path / "page-desktop-speakers.png")
         _ask_panel(page, app, tmp_path)
         _a_new_run_clears_the_last_results(page, audio)
+        _cancel_keeps_what_is_finished(page, audio)
         _record_tab(page)
         _live_tab_keeps_the_recording(page, tmp_path)
     finally:
@@ -251,6 +255,26 @@ def _a_new_run_clears_the_last_results(page: Page, audio: dict[str, Path]) -> No
     assert page.locator("#transcript textarea").input_value().split() == WORDS
 
 
+def _cancel_keeps_what_is_finished(page: Page, audio: dict) -> None:
+    """Cancel during the second of three files: the first stays done, the third is not started, Transcribe comes
+    back (it was disabled, so a second click could not queue the same run) and the job line is free (the next
+    part transcribes)."""
+    page.locator("#audio-files button[aria-label='Clear']").click()
+    upload(page, audio["words"], *audio["noise"])
+    button = page.locator("#transcribe-button")
+    button.click()
+    expect(page.locator("#messages")).to_contain_text("[2/3]", timeout=60_000)
+    expect(button).to_be_disabled()
+    page.locator("#cancel-button").click()
+    expect(page.locator("#messages")).to_contain_text("Cancelled", timeout=60_000)
+    stats = page.locator("#stats")
+    expect(stats.get_by_role("row", name=re.compile(r"^door\.wav ✓ done"))).to_be_visible()  # finished: kept
+    expect(stats.get_by_role("row", name=re.compile(r"^noise 2\.wav ✗ failed"))).to_be_visible()  # not started
+    expect(page.locator("#messages")).to_contain_text("Not transcribed: the run was cancelled.")
+    expect(button).to_be_enabled()
+    expect(page.locator("#cancel-button")).to_be_hidden()
+
+
 def _record_tab(page: Page) -> None:
     """Record: the microphone (playing a file here), then Transcribe."""
     page.get_by_role("tab", name="Record").click()
@@ -293,14 +317,22 @@ def _live_tab_keeps_the_recording(page: Page, tmp_path: Path) -> None:
     expect(page.locator("#transcribe-button")).to_be_visible()
 
 
-def test_phone_width(browser, app, tmp_path):
-    """At 400 × 800: the tabs, the question box at full width with its whole placeholder."""
+def test_phone_width(browser, app, audio, tmp_path):
+    """At 400 × 800: the tabs, the question box at full width; after a run, a link in the messages takes the
+    person down to the results."""
     context, page, external = new_page(browser, app, PHONE)
     try:
         expect(page.get_by_role("tab", name="Live")).to_be_visible()
         box = page.locator("#ask-question textarea").bounding_box()
         assert box is not None and box["width"] > 0.8 * (PHONE["width"] - 40), box
-        save_screenshot(page, tmp_path / "page-phone.png")
+        save_screenshot(page, tmp_path / "page-phone.png", full_page=False)
+        upload(page, audio["words"])
+        page.locator("#transcribe-button").click()
+        expect(page.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
+        page.locator("#messages a[href='#results']").click()
+        expect(page.locator("#transcript")).to_be_in_viewport()
+        save_screenshot(page, tmp_path / "page-phone-results.png", full_page=False)
+        save_screenshot(page, tmp_path / "page-phone-full.png")
     finally:
         context.close()
     assert not external

@@ -30,7 +30,7 @@ from ..backends import get_backend
 from ..batch import FileResult, Outcome, no_speech_message, transcribe_files
 from ..config import DELETE_CACHE, GUIDE, SETUP_SCRIPT, LongAudioPolicy, Precision, Settings
 from ..devices import CPU_COST, cuda_usable, nvidia_driver, torch_build
-from ..errors import AppError
+from ..errors import AppError, CancelledError
 from ..exports import write_zip
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
@@ -77,7 +77,7 @@ CSS = """
 #ask-panel button:hover:not([disabled]) { background: var(--button-secondary-background-fill-hover); }
 @media (max-width: 640px) {
   #ask-question-row { flex-wrap: wrap; }
-  #ask-question { flex-basis: 100% !important; min-width: 100% !important; }
+  #ask-question-row > .form:has(#ask-question) { flex-basis: 100% !important; min-width: 100% !important; }
   #app-header h1 { font-size: 1.6em; }
   #app-header p { font-size: 0.9em; }
   #segments table, #stats table { font-size: 12px; }
@@ -378,6 +378,8 @@ def messages_md(results: list[FileResult], model_name: str, installed: list[str]
     summary = f"{icon} Transcribed {done} of {n} file{'s' if n != 1 else ''} with {model_name}."
     if counts[Outcome.NO_SPEECH]:
         summary += f" No speech recognised in {counts[Outcome.NO_SPEECH]}."
+    if any(res.error and "cancelled" in res.error.lower() for res in results):
+        summary += " Cancelled: the files finished before are kept."
     lines = [summary]
     for res in results:
         if res.outcome is Outcome.FAILED:
@@ -437,6 +439,7 @@ class TranscribeHandler:
         self.jobs = jobs or JobQueue()
         self._finished: dict[str, float] = {}  # request tokens whose job has ended (for follow_status)
         self._finished_lock = threading.Lock()
+        self._cancelled: set[str] = set()  # request tokens whose run the person cancelled
 
     def __call__(
         self,
@@ -473,13 +476,32 @@ class TranscribeHandler:
 
         try:
             with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting):
-                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count)
+                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count, token)
         finally:
             if token is not None:
                 ended = time.monotonic()
                 with self._finished_lock:
                     self._finished = {t: at for t, at in self._finished.items() if ended - at < FOLLOW_MAX_S}
                     self._finished[token] = ended
+                    self._cancelled.discard(token)
+
+    def cancel(self, token: str | None) -> str:
+        """Cancel the run of request ``token``: it stops at its next window or file, keeping what is finished."""
+        if token:
+            with self._finished_lock:
+                if token not in self._finished:
+                    self._cancelled.add(token)
+        return "Cancelling: the run stops after the part it is on; what is finished is kept…"
+
+    def cancel_from_page(self, token: str | None) -> dict:
+        """The page's Cancel button: cancel, say so, and grey the button until the run has stopped."""
+        gr.Info(self.cancel(token), title="Cancel")
+        return gr.update(value="Cancelling…", interactive=False)
+
+    def _check_cancelled(self, token: str | None, worker: threading.Thread) -> None:
+        """Raise ``CancelledError`` in the run's own thread (not in a progress ticker's) once it is cancelled."""
+        if token is not None and token in self._cancelled and threading.current_thread() is worker:
+            raise CancelledError("Cancelled: you stopped the run before this file was finished.")
 
     def finished(self, token: str) -> bool:
         """Whether the job of the request ``token`` has ended."""
@@ -501,7 +523,7 @@ class TranscribeHandler:
 
     def _run(
         self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress,
-        identify_speakers: bool = False, speaker_count: str = "auto",
+        identify_speakers: bool = False, speaker_count: str = "auto", token: str | None = None,
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:  # fmt: skip
         if not files and not recording:  # the page refuses this before; an API caller gets an error
             raise gr.Error(NO_AUDIO, title="No audio", print_exception=False)
@@ -525,6 +547,12 @@ class TranscribeHandler:
             options = None
         progress(0.0, desc=f"Starting {spec.display_name}…")
         run_dir = self._new_exports_dir()
+        worker = threading.current_thread()
+
+        def report(fraction: float, message: str) -> None:
+            self._check_cancelled(token, worker)
+            progress(fraction, desc=message)
+
         results = transcribe_files(
             paths,
             spec.key,
@@ -532,7 +560,7 @@ class TranscribeHandler:
             store=self.store,
             policy=self.policy,
             names=names,
-            progress=lambda fraction, message: progress(fraction, desc=message),
+            progress=report,
             speakers=options,
         )
         failed = [res.name for res in results if res.outcome is Outcome.FAILED]
@@ -606,6 +634,7 @@ class Inputs:
     speakers: speakers.SpeakerControls
     speaker_box: gr.Column
     button: gr.Button
+    cancel: gr.Button  # shown while a run is under way (Transcribe is disabled meanwhile)
     tabs: dict[str, gr.Tab]
 
 
@@ -628,9 +657,11 @@ def build_inputs(store: ModelStore, default_model: str) -> Inputs:
     gr.HTML(missing_models_html(store), elem_id="models-not-installed", visible=bool(missing_models_html(store)))
     with gr.Column(elem_id="speaker-options") as speaker_box:
         speaker_controls = speakers.build_controls(store)
-    button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
+    with gr.Row(equal_height=True):
+        button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
+        cancel = gr.Button("Cancel", variant="stop", visible=False, scale=0, min_width=110, elem_id="cancel-button")
     tabs = {"files": files_tab, "record": record_tab, "live": live_tab}
-    return Inputs(files, recording, live_panel, model, speaker_controls, speaker_box, button, tabs)
+    return Inputs(files, recording, live_panel, model, speaker_controls, speaker_box, button, cancel, tabs)
 
 
 def wire_tabs(inputs: Inputs) -> None:
@@ -711,9 +742,13 @@ def build_app(
         checked = button.click(refuse_without_audio, inputs=[files, recording], outputs=token,
                                concurrency_limit=None, show_progress="hidden", api_visibility="private")
         # The last run's results go as the new one starts (the progress bar is drawn over the emptied messages).
-        cleared = [messages, text, segments, downloads, stats, speaker_view.panel, answer]
-        checked = checked.success(cleared_results, outputs=cleared, queue=False, show_progress="hidden",
-                                  api_visibility="private")
+        # Transcribe is disabled while the run is under way (a second click would queue the same work again) and
+        # Cancel shows.
+        cleared = [messages, text, segments, downloads, stats, speaker_view.panel, answer, button, inputs.cancel]
+        checked = checked.success(lambda: (*cleared_results(), gr.update(interactive=False), gr.update(visible=True)),
+                                  outputs=cleared, queue=False, show_progress="hidden", api_visibility="private")
+        inputs.cancel.click(handler.cancel_from_page, inputs=token, outputs=inputs.cancel, queue=False,
+                            show_progress="hidden", api_visibility="private")
         checked.success(
             handler.transcribe,
             inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token],
@@ -727,6 +762,9 @@ def build_app(
             speaker_handlers.show, inputs=speaker_view.state,
             outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
             queue=False, show_progress="hidden",
+        ).then(
+            lambda: (gr.update(interactive=True), gr.update(visible=False, value="Cancel", interactive=True)),
+            outputs=[button, inputs.cancel], queue=False, show_progress="hidden", api_visibility="private",
         )  # fmt: skip
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
