@@ -196,6 +196,7 @@ def _files_speakers_and_renaming(page: Page, audio: dict[str, Path]) -> None:
     names.locator("[data-testid='cell-1-2']").click()  # Speaker 2 is Alice too: one person split in two
     page.keyboard.type("Alice")
     page.keyboard.press("Enter")
+    expect(names.locator("[data-testid='cell-1-2']")).to_have_text(re.compile(r"^\s*Alice\s*⋮?\s*$"))
     page.locator("#rename-speakers").click()
     expect(page.locator("#speaker-timeline g.lane")).to_have_count(1, timeout=60_000)
     text = page.locator("#transcript textarea").input_value()

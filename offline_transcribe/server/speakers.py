@@ -49,6 +49,9 @@ const put = (editor, text) => { editor.value = text; editor.dispatchEvent(new Ev
 let armed = null;  // the Name cell clicked last (the table may not have marked it selected yet)
 document.addEventListener('mousedown', (event) => {
   armed = (event.target.closest && event.target.closest('#speaker-names [role=gridcell][data-col="2"]')) || null;
+  const editing = document.activeElement;  // a name still being typed is kept before any other click (Rename)
+  if (editing && editing.closest && editing.closest('#speaker-names') && !editing.contains(event.target)
+      && editing.matches('input, textarea')) editing.blur();
 }, true);
 document.addEventListener('keydown', (event) => {
   const table = document.querySelector('#speaker-names'), focus = document.activeElement;
