@@ -198,8 +198,9 @@ class LiveMode:
         if view.finished:  # aborted: another tab took over after this one sent nothing for IDLE_S
             return f"⚠ Live stopped here: another tab took it over. Recorded {tab.recorded_s:.1f} s."
         line = (
-            f"● Live with {view.model_name} on {view.device} ({view.context}): words turn final about "
-            f"{view.context.latency_s:.1f} s after you say them. Heard {view.received_s:.1f} s."
+            f"● Live with {view.model_name} on {view.device}: words turn final about "
+            f"{view.context.latency_s:.1f} s after you say them (grey ones may still change). "
+            f"Heard {view.received_s:.1f} s."
         )
         if view.catching_up:
             line += (
