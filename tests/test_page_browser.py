@@ -100,6 +100,14 @@ def upload(page: Page, *files: Path) -> None:
         expect(page.locator(f"#audio-files td.filename[aria-label='{f.name}']")).to_be_visible(timeout=30_000)
 
 
+def scrolled_away(page: Page, selector: str) -> list[str]:
+    """Scrolling boxes inside ``selector`` that hide part of what they hold (vertically)."""
+    return page.evaluate("""(sel) => [...document.querySelectorAll(`${sel}, ${sel} *`)].filter(el => {
+        const overflow = getComputedStyle(el).overflowY;
+        return (overflow === 'auto' || overflow === 'scroll') && el.scrollHeight > el.clientHeight + 2;
+    }).map(el => el.className)""", selector)
+
+
 def background(page: Page, selector: str) -> str:
     return page.locator(selector).evaluate("el => getComputedStyle(el).backgroundColor")
 
@@ -130,7 +138,7 @@ def test_every_control_at_desktop_width(browser, app, audio, tmp_path):
         _ask_panel(page, app, tmp_path)
         _a_new_run_clears_the_last_results(page, audio)
         _cancel_keeps_what_is_finished(page, audio)
-        _record_tab(page)
+        _record_tab(page, tmp_path)
         _live_tab_keeps_the_recording(page, tmp_path)
     finally:
         context.close()
@@ -176,6 +184,8 @@ def _files_speakers_and_renaming(page: Page, audio: dict[str, Path]) -> None:
     page.locator("#transcribe-button").click()
     expect(page.locator("#stats")).to_contain_text("✓ done", timeout=180_000)
     expect(page.locator("#speaker-timeline g.lane")).to_have_count(2, timeout=30_000)
+    expect(page.locator("#downloads td.filename")).to_have_count(7)  # the ZIP, TXT, SRT, VTT, JSON, CSV, RTTM
+    assert not scrolled_away(page, "#downloads")  # every download in sight, none in a small scrolling list
     expect(page.locator("#messages a[href='#results']")).to_be_visible()  # a way to jump to the results
     last_tick_inside = page.evaluate("""() => { const svg = document.querySelector('#speaker-timeline svg');
         const ticks = svg.querySelectorAll('text.tick'), last = ticks[ticks.length - 1].getBoundingClientRect();
@@ -193,9 +203,10 @@ def _files_speakers_and_renaming(page: Page, audio: dict[str, Path]) -> None:
     expect(page.locator("#transcript textarea")).to_have_value(re.compile(r"^Alice: "), timeout=60_000)
     expect(page.locator("#speaker-timeline g.lane").first).to_have_attribute("data-speaker", "Alice")
 
-    names.locator("[data-testid='cell-1-2']").click()  # Speaker 2 is Alice too: one person split in two
-    page.keyboard.type("Alice")
-    page.keyboard.press("Enter")
+    names.locator("[data-testid='cell-1-2']").dblclick()  # Speaker 2 is Alice too: one person split in two
+    editor = names.locator("[data-testid='cell-1-2']").locator("textarea, input")
+    editor.fill("Alice")
+    editor.press("Enter")
     expect(names.locator("[data-testid='cell-1-2']")).to_have_text(re.compile(r"^\s*Alice\s*⋮?\s*$"))
     page.locator("#rename-speakers").click()
     expect(page.locator("#speaker-timeline g.lane")).to_have_count(1, timeout=60_000)
@@ -262,6 +273,7 @@ def _cancel_keeps_what_is_finished(page: Page, audio: dict) -> None:
     part transcribes)."""
     page.locator("#audio-files button[aria-label='Clear']").click()
     upload(page, audio["words"], *audio["noise"])
+    assert not scrolled_away(page, "#audio-files")  # the third file is in sight too
     button = page.locator("#transcribe-button")
     button.click()
     expect(page.locator("#messages")).to_contain_text("[2/3]", timeout=60_000)
@@ -276,12 +288,13 @@ def _cancel_keeps_what_is_finished(page: Page, audio: dict) -> None:
     expect(page.locator("#cancel-button")).to_be_hidden()
 
 
-def _record_tab(page: Page) -> None:
+def _record_tab(page: Page, tmp_path: Path) -> None:
     """Record: the microphone (playing a file here), then Transcribe."""
     page.get_by_role("tab", name="Record").click()
     expect(page.locator("#audio-files")).to_be_hidden()
     recording = page.locator("#recording")
     expect(recording).to_be_visible()
+    save_screenshot(page, tmp_path / "page-record-tab-desktop.png", full_page=False)  # one Record, in its tab
     recording.locator(".record-button").click()
     page.wait_for_timeout(2500)
     recording.locator(".stop-button").click()

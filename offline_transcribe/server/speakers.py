@@ -55,7 +55,9 @@ document.addEventListener('mousedown', (event) => {
 }, true);
 document.addEventListener('keydown', (event) => {
   const table = document.querySelector('#speaker-names'), focus = document.activeElement;
-  const here = table && (table.contains(focus) || focus === document.body || focus === null);
+  const typingElsewhere = focus && !table?.contains(focus)
+    && focus.matches('input, textarea, select, [contenteditable]');
+  const here = table && armed && !typingElsewhere;
   if (!here || event.ctrlKey || event.metaKey || event.altKey) return;
   if (pending) {  // the editor is not open yet: keep the key for it
     if (event.key.length !== 1 && event.key !== 'Enter' && event.key !== 'Backspace') return;
