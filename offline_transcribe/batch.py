@@ -20,7 +20,7 @@ from pathlib import Path
 from .config import LongAudioPolicy
 from .diarize import SpeakerOptions
 from .errors import AppError, CancelledError, FileMissingError, LocalModelError, UnexpectedError
-from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, safe_stem, write_exports
+from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, ExportOptions, safe_stem, write_exports
 from .models.registry import transcription_models
 from .models.store import ModelStore
 from .transcribe import transcribe_file
@@ -132,6 +132,7 @@ def transcribe_files(
     on_start: Callable[[int, FileResult], None] | None = None,
     on_done: Callable[[FileResult], None] | None = None,
     speakers: SpeakerOptions | None = None,
+    export_options: ExportOptions | None = None,
 ) -> list[FileResult]:
     """Transcribe each file in turn and write its exports to ``out_dir``; one bad file never stops the others.
 
@@ -140,7 +141,8 @@ def transcribe_files(
     When the model itself cannot be loaded the remaining files are not attempted (they would fail the same way).
     A file with no speech recognised gets no outputs. ``on_start`` is called with each file's index and result
     before it begins, ``on_done`` with its result as soon as it is finished. With ``speakers`` the speakers are
-    identified too (and an RTTM file is written beside the others).
+    identified too (and an RTTM file is written beside the others). ``export_options``: how the files are written
+    (subtitle shape).
     """
     names = list(names) if names is not None else [Path(p).name for p in paths]
     results = [FileResult(Path(p), n) for p, n in zip(paths, names, strict=True)]
@@ -159,7 +161,7 @@ def transcribe_files(
             report(0.0, "starting")
             res.transcript = _transcribe_one(res, model_key, store, report, policy, speakers)
             if res.outcome is Outcome.DONE:
-                res.outputs = _write_outputs(res, out_dir, stems[i], formats)
+                res.outputs = _write_outputs(res, out_dir, stems[i], formats, export_options)
         except CancelledError as exc:  # stopped by the person: what is finished stays, the rest is not started
             res.error, res.transcript = str(exc), None
             for later in results[i + 1 :]:
@@ -202,11 +204,13 @@ def _transcribe_one(
         ) from exc
 
 
-def _write_outputs(res: FileResult, out_dir: Path, stem: str, formats: Sequence[str]) -> dict[str, Path]:
+def _write_outputs(
+    res: FileResult, out_dir: Path, stem: str, formats: Sequence[str], options: ExportOptions | None = None
+) -> dict[str, Path]:
     """``exports.write_exports`` with file-system errors turned into a message."""
     assert res.transcript is not None
     try:
-        return write_exports(res.transcript, out_dir, stem, formats)
+        return write_exports(res.transcript, out_dir, stem, formats, options)
     except OSError as exc:
         log.exception("Could not write the outputs of %s", res.name)
         raise UnexpectedError(

@@ -9,6 +9,11 @@ live transcription.
     python transcribe_ui.py --transcribe talk.mp3 --ask "What are the action items?"   # and talk.answers.md
     python transcribe_ui.py --transcript out/talk.json --ask summary                  # a transcript made before
     python transcribe_ui.py --transcribe interview.m4a --speakers 2 --format srt,json   # who said what
+    python transcribe_ui.py --transcribe recordings/ --output-dir out/   # a job: resumable, out/ mirrors the tree
+    python transcribe_ui.py --status --output-dir out/                   # the job's counts and failures
+    python transcribe_ui.py --watch inbox/ --output-dir out/             # a drop folder, until Ctrl-C
+    python transcribe_ui.py --transcribe recordings/ --output-dir /shared/out --ray auto   # the job on a Ray cluster
+    python transcribe_ui.py --transcribe clip.mp4 --format srt --subtitle-preset "one line"   # vertical video
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -33,14 +38,27 @@ from typing import TextIO
 
 from .ask import headless as ask_headless
 from .batch import FileResult, Outcome, output_stems, parse_formats, planned_outputs, summary_line, transcribe_files
-from .config import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_FILE_SIZE, LiveOptions, Settings, parse_size
+from .config import (
+    API_KEY_ENV,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_FILE_SIZE,
+    LiveOptions,
+    LongAudioPolicy,
+    Settings,
+    normal_origin,
+    parse_size,
+)
 from .diarize import MAX_SPEAKERS, SpeakerOptions
 from .errors import AppError
-from .exports import EXPORT_FORMATS, SPEAKER_FORMATS
+from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, ExportOptions
+from .jobs import sources as job_sources
+from .jobs.on_ray import options as ray_options
 from .logs import configure_logging
 from .models.files import start_command
 from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
+from .subtitles import arguments as subtitle_arguments
 
 log = logging.getLogger("transcribe.ui")
 
@@ -78,6 +96,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--float32", action="store_true",
                    help="run Canary in float32 on a GPU too (default: bfloat16 where the GPU supports it, about half "
                    "the GPU memory)")
+    p.add_argument("--canary-word-times", choices=["on", "off"], default="on",
+                   help="Canary-Qwen gets word times from Parakeet (which transcribes the audio too, when installed): "
+                   "on (default) or off (times per window of up to 40 s)")
     p.add_argument("--half", action="store_true", help=argparse.SUPPRESS)  # deprecated: bfloat16 is the default
     p.add_argument("--unload-after", type=float, metavar="MINUTES",
                    help="unload a model from memory after this many minutes without use (default: keep it)")
@@ -88,16 +109,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--allowed-hosts", default="", metavar="NAMES",
                    help="host names, separated by commas, that the server answers to besides 127.0.0.1, localhost "
                    "and [::1] (a reverse proxy's); requests for any other name are refused")
+    p.add_argument("--allowed-origins", default="", metavar="ORIGINS",
+                   help="web pages, separated by commas (scheme://host:port), whose scripts may use the server "
+                   "besides its own page; every other page is refused, loopback ones on other ports too")
     p.add_argument("--api-key", metavar="KEY", help=f"the key that the API and the page ask for (default: "
                    f"${API_KEY_ENV}, which other users cannot see in the process list); needed with a --host "
                    "other computers can reach")
     p.add_argument("--verbose", action="store_true", help="also show the log lines of NeMo, Lightning and transformers")
     headless = p.add_argument_group("without a browser")
-    headless.add_argument("--transcribe", nargs="+", metavar="FILE", help="transcribe these files and exit")
+    headless.add_argument("--transcribe", nargs="+", metavar="PATH",
+                          help="transcribe these files, folders (searched recursively; outputs mirror the tree) or "
+                          "manifests (NeMo JSONL, or a list of paths) and exit; a folder or manifest runs as a job "
+                          "that a rerun resumes")
     headless.add_argument("--format", help=f"{', '.join(EXPORT_FORMATS)}, several separated by commas, or all "
                           "(default: txt)")
     headless.add_argument("--output-dir", type=Path, help="where to write the files (default: the current folder)")
     headless.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    jobs = p.add_argument_group("folders and archives (jobs)")
+    jobs.add_argument("--retries", type=int, default=2, metavar="N",
+                      help="a job's failed files are tried again on later runs up to N times (default: 2)")
+    jobs.add_argument("--batch-seconds", type=float, metavar="S",
+                      help="audio per model call when short files are batched (default: measured per device)")
+    jobs.add_argument("--status", action="store_true",
+                      help="print the job of --output-dir: counts and failures with their messages; transcribe nothing")
+    jobs.add_argument("--watch", metavar="DIR", type=Path,
+                      help="transcribe DIR, then each new file once it stops growing, until Ctrl-C")
+    ray_options.add_arguments(p)
+    subtitle_arguments.add_arguments(headless)
     headless.add_argument("--live", metavar="SOURCE", help="transcribe live and print each segment when it is "
                           "final: - reads 16 kHz mono s16le PCM from standard input, a file is played at real-time "
                           "speed")
@@ -114,6 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help=f"identify the speakers (1 to {MAX_SPEAKERS}, or auto: the default); needs the speaker "
                           f"model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
     args = p.parse_args(argv)
+    args.ray_options = ray_options.from_args(p, args)  # None without --ray; exits 2 when Ray is not installed
     if args.transcript and (not args.ask or args.transcribe):
         p.error("--transcript JSON... needs --ask QUESTION, and not --transcribe (ask about a transcript made before, "
                 "or transcribe and ask)")
@@ -123,9 +162,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--format applies only with --transcribe FILE... (the answers about a --transcript are Markdown)")
     if args.transcript and args.speakers is not None:
         p.error("--speakers applies only with --transcribe FILE... (a --transcript keeps the speakers it has)")
-    if not args.transcribe and not args.transcript:
+    if args.retries < 0 or (args.batch_seconds is not None and args.batch_seconds <= 0):
+        p.error("--retries: give 0 or more; --batch-seconds: give a number of seconds above 0")
+    if args.watch and args.transcribe:
+        p.error("--watch DIR and --transcribe: choose one (--watch transcribes what is in DIR first)")
+    if args.status and (args.transcribe or args.watch or args.live or args.transcript):
+        p.error("--status only reads a job's ledger: give it with --output-dir alone")
+    if not args.transcribe and not args.transcript and not args.watch and not args.status:
         given = [name for name, value in (("--format", args.format), ("--output-dir", args.output_dir),
                                           ("--overwrite", args.overwrite or None),
+                                          ("--subtitle-preset", args.subtitle_preset),
                                           ("--speakers", args.speakers)) if value is not None]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
@@ -139,6 +185,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.formats = parse_formats(args.format or "txt")
     except ValueError as exc:
         p.error(f"--format: {exc}")
+    try:
+        args.export_options = ExportOptions(subtitle_arguments.from_args(args))
+    except ValueError as exc:
+        p.error(f"subtitles: {exc}")
     try:
         args.only = parse_model_keys(args.only) if args.only is not None else ()
     except ValueError as exc:
@@ -163,6 +213,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.allowed_hosts = tuple(name.strip() for name in args.allowed_hosts.split(",") if name.strip())
     if bad := [name for name in args.allowed_hosts if "/" in name or " " in name]:
         p.error(f"--allowed-hosts: give host names such as transcribe.example.org, not {', '.join(bad)}")
+    try:
+        args.allowed_origins = tuple(normal_origin(o) for o in args.allowed_origins.split(",") if o.strip())
+    except ValueError as exc:
+        p.error(f"--allowed-origins: {exc}")
     return args
 
 
@@ -180,7 +234,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_file_size=args.max_file_size,
         unload_after_s=args.unload_after * 60 if args.unload_after is not None else None,
         live=LiveOptions(args.live_chunk, args.live_left, args.live_right),
+        long_audio=LongAudioPolicy(borrow_word_times=args.canary_word_times == "on"),
         allowed_hosts=args.allowed_hosts,
+        allowed_origins=args.allowed_origins,
         api_key=args.api_key,
         verbose=args.verbose,
     )
@@ -245,7 +301,7 @@ def libraries_quiet(verbose: bool):
 def run_batch(
     store: ModelStore, files: Sequence[str], model_key: str, formats: Sequence[str], output_dir: Path,
     overwrite: bool = False, verbose: bool = False, speakers: SpeakerOptions | None = None,
-    questions: Sequence[str] = (),
+    questions: Sequence[str] = (), export_options: ExportOptions | None = None, policy: LongAudioPolicy | None = None,
 ) -> int:
     """Transcribe ``files`` headless, print one line per file; the exit status (see the module docstring).
 
@@ -278,7 +334,8 @@ def run_batch(
         terminal = TerminalProgress(len(files), out=out)
         results = transcribe_files(
             files, model_key, output_dir, store=store, formats=formats, speakers=speakers,
-            progress=terminal, on_start=terminal.start, on_done=terminal.done,
+            progress=terminal, on_start=terminal.start, on_done=terminal.done, export_options=export_options,
+            policy=policy,
         )
         pairs = zip(results, answers, strict=False)  # no answers without questions
         transcribed = [(res.transcript, path) for res, path in pairs if res.ok and res.transcript is not None]
@@ -315,10 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         print(HALF_IS_DEFAULT, file=sys.stderr)
     settings = settings_from_args(args)
     store = ModelStore.from_settings(settings)
+    if args.status or args.watch or (args.transcribe and (job_sources.needs_job(args.transcribe) or args.ray)):
+        return run_job_command(args, store, settings)
     if args.transcribe:
         return run_batch(store, args.transcribe, settings.default_model, args.formats, args.output_dir or Path("."),
                          overwrite=args.overwrite, verbose=args.verbose, speakers=args.speaker_options,
-                         questions=args.ask or ())
+                         questions=args.ask or (), export_options=args.export_options, policy=settings.long_audio)
     if args.live:
         from .live.headless import run_live
 
@@ -330,6 +389,28 @@ def main(argv: list[str] | None = None) -> int:
     if validate_local_models(store, settings.startup_models) is None:
         return 1
     return serve(settings, store)
+
+
+def run_job_command(args: argparse.Namespace, store: ModelStore, settings: Settings) -> int:
+    """``--status``, ``--watch`` and ``--transcribe`` of folders or manifests (``offline_transcribe.jobs``)."""
+    from .jobs import command
+    from .jobs.job import JobOptions
+
+    out_dir = args.output_dir or Path(".")
+    if args.status:
+        return command.status(out_dir)
+    if args.ask:
+        print("--ask works with files given one by one, not with folders, manifests or --watch.", file=sys.stderr)
+        return EXIT_USAGE
+    opts = JobOptions(settings.default_model, out_dir, args.formats, args.speaker_options, args.retries,
+                      args.batch_seconds, args.overwrite, runner="ray" if args.ray_options else "local",
+                      runner_options=args.ray_options, export_options=args.export_options)
+    with libraries_quiet(args.verbose) as out:
+        if args.watch:
+            from .jobs.watch import watch
+
+            return watch(store, args.watch, opts, verbose=args.verbose, out=out)
+        return command.run(store, args.transcribe, opts, verbose=args.verbose, out=out)
 
 
 def run() -> None:

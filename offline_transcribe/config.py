@@ -11,20 +11,28 @@ from __future__ import annotations
 import logging
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .models.registry import DEFAULT_MODEL, required_keys
+from .paths import (  # noqa: F401  (where the files are: kept importable from here)
+    APP_SCRIPT,
+    GUIDE,
+    MODELS_DIR_ENV,
+    PROJECT_DIR,
+    SETUP_SCRIPT,
+    default_models_dir,
+    is_default_models_dir,
+    resolve_models_dir,
+)
+
 log = logging.getLogger("transcribe.config")
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-MODELS_DIR_ENV = "LOCAL_MODELS_DIR"
 CACHE_TTL_ENV = "TRANSCRIBE_UI_CACHE_TTL_S"  # a shorter age for uploads and results than the default hour
 API_KEY_ENV = "TRANSCRIBE_UI_API_KEY"  # the key other computers must give (better than --api-key: not in `ps`)
-SETUP_SCRIPT = "setup_local_models.py"
-APP_SCRIPT = "transcribe_ui.py"
-GUIDE = "user-model-setup-guide.md"
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -34,25 +42,6 @@ DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads and downloads older 
 # "auto": bfloat16 on a GPU that supports it for models that allow it (Canary), float32 elsewhere;
 # "float32": float32 everywhere; "half": bfloat16, or float16 on a GPU without bfloat16 (the old ``--half``).
 Precision = Literal["auto", "float32", "half"]
-
-
-def default_models_dir() -> Path:
-    """``local_models/`` beside the entry scripts in a checkout; the user's data folder for an installed package."""
-    if (PROJECT_DIR / SETUP_SCRIPT).is_file():
-        return PROJECT_DIR / "local_models"
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data_home) / "offline-transcribe" / "local_models"
-
-
-def resolve_models_dir(models_dir: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ) -> Path:
-    """The models folder: ``models_dir``, else ``$LOCAL_MODELS_DIR``, else ``default_models_dir()``."""
-    chosen = models_dir or env.get(MODELS_DIR_ENV) or default_models_dir()
-    return Path(chosen).expanduser().resolve()
-
-
-def is_default_models_dir(models_dir: Path) -> bool:
-    """Whether commands shown to the user can leave ``--models-dir`` out."""
-    return models_dir == default_models_dir().resolve()
 
 
 @dataclass(frozen=True)
@@ -66,6 +55,7 @@ class LongAudioPolicy:
     overlap_s: float = 10.0
     canary_window_s: float = 40.0  # Canary-Qwen-2.5B was trained on audio up to 40 s
     canary_batch_size: int = 4
+    borrow_word_times: bool = True  # Canary gets Parakeet's word times when it is installed (wordtimes.borrow)
 
 
 @dataclass(frozen=True)
@@ -105,10 +95,25 @@ def parse_size(text: str) -> int:
     return int(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()]
 
 
-def _registry_default() -> str:
-    from .models.registry import DEFAULT_MODEL  # the registry imports this module: look it up when needed
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-    return DEFAULT_MODEL
+
+def normal_origin(text: str) -> str:
+    """A web origin as ``scheme://host:port`` (lower case, the default port written out); ``ValueError`` for
+    anything that is not an http(s) origin without a path."""
+    try:
+        parts = urllib.parse.urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not an origin such as https://notes.example.org:8443") from None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname or parts.path not in {"", "/"} or (
+        parts.query or parts.fragment or parts.username
+    ):
+        raise ValueError(f"{text.strip()!r} is not an origin such as https://notes.example.org:8443")
+    scheme = parts.scheme.lower()
+    host = parts.hostname.rstrip(".")
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port or _DEFAULT_PORTS[scheme]}"
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ class Settings:
     share: bool = False
     preload: bool = False
     precision: Precision = "auto"  # see Precision
-    default_model: str = field(default_factory=lambda: _registry_default())
+    default_model: str = DEFAULT_MODEL
     only_models: tuple[str, ...] = ()  # --only: the models checked at start (empty: the required ones)
     verbose: bool = False  # --verbose: the libraries' (NeMo, Lightning, transformers) log lines too
     max_file_size: str = MAX_FILE_SIZE
@@ -130,6 +135,7 @@ class Settings:
     long_audio: LongAudioPolicy = field(default_factory=LongAudioPolicy)
     live: LiveOptions = field(default_factory=LiveOptions)
     allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback that the server answers (a reverse proxy's)
+    allowed_origins: tuple[str, ...] = ()  # pages (scheme://host:port) besides the server's own that may use it
     api_key: str | None = field(default=None, repr=False)  # needed off loopback; never printed or logged
 
     @classmethod
@@ -143,8 +149,6 @@ class Settings:
     @property
     def startup_models(self) -> list[str]:
         """The models whose files must pass the check before the page starts: ``--only``, else the required ones."""
-        from .models.registry import required_keys  # the registry imports this module
-
         return list(self.only_models) or required_keys()
 
     @property

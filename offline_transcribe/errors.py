@@ -112,3 +112,12 @@ class ContextTooLongError(AskError):
     def __init__(self, message: str, tokens: int, limit: int) -> None:
         super().__init__(message)
         self.tokens, self.limit = tokens, limit
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Jobs over folders and manifests
+
+
+class JobRefusedError(AppError):
+    """A job that cannot start (a manifest that is not valid JSONL, an output folder inside an input folder, a
+    ledger of another model or options); the message says what to fix."""

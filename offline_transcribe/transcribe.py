@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from .models.store import ModelStore
 from .paragraphs import paragraph_text
 from .progress import Estimate
 from .types import Progress, Segment, Transcript
+from .wordtimes import borrow
 
 
 def _noop(fraction: float, message: str) -> None:
@@ -56,6 +58,20 @@ def transcribe_file(
     )  # fmt: skip
 
 
+def clamp_times(segments: list[Segment], duration: float) -> list[Segment]:
+    """The segments with every time inside the audio, ``[0, duration]``: a model's frames can run past the end of
+    very short audio (the encoder's padding), and no segment or word may start after the audio ends."""
+
+    def inside(t: float) -> float:
+        return min(max(t, 0.0), duration)
+
+    return [
+        replace(seg, start=inside(seg.start), end=inside(seg.end),
+                words=tuple(replace(w, start=inside(w.start), end=inside(w.end)) for w in seg.words))
+        for seg in segments
+    ]
+
+
 def transcribe_audio(
     audio: np.ndarray,
     model: str = DEFAULT_MODEL,
@@ -82,6 +98,8 @@ def transcribe_audio(
     device, peak_mb = "—", None
     segments: list[Segment] = []
     diarization, speaker_info = None, {}
+    lender = borrow.lender(spec, store, policy)  # a model lending its word times (Canary: Parakeet), or None
+    borrowed = False
     if is_silent(audio):
         notes.append("No speech found: the audio is silent.")
     else:
@@ -103,7 +121,7 @@ def transcribe_audio(
             expected_s = duration / loaded.speed if loaded.speed else None
             with gpu_memory_watch(loaded.device) as peak, Estimate(progress, first + 0.03, 0.95, expected_s) as run:
                 try:
-                    if diarization is None:
+                    if diarization is None or lender is not None:  # (with word times: speakers per word, below)
                         segments = backend.transcribe(loaded.model, audio, policy, run, notes)
                     else:
                         segments = pipeline.transcribe_with_speakers(
@@ -121,8 +139,14 @@ def transcribe_audio(
                             f"app keeps running: try again, close other programs using the GPU, or split the file."
                         ) from exc
                     raise
+            segments = clamp_times(segments, duration)
             loaded.record_speed(duration, run.elapsed)
             device, peak_mb = loaded.device_label, peak.get("mb")
+        if lender is not None and segments:  # (nothing heard: no second pass)
+            segments = borrow.borrow(store, lender, audio, segments, policy, progress, notes, spec.display_name)
+            borrowed = True
+        if diarization is not None and lender is not None:
+            segments = pipeline.speakers_per_word(segments, diarization)
         if diarization is not None:
             speaker_info = pipeline.speaker_fields(segments, diarization, notes)
     progress(1.0, "Done")
@@ -134,7 +158,7 @@ def transcribe_audio(
         audio_duration=duration,
         processing_time=time.perf_counter() - started,
         device=device,
-        timestamp_level="word" if backend.word_timestamps else "window",
+        timestamp_level="word" if backend.word_timestamps or borrowed else "window",
         source=source,
         peak_gpu_memory_mb=peak_mb,
         notes=notes,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the tests use: ffmpeg (test audio in many formats), chromium (browser test),
-# espeak-ng + sox (synthesised speech), curl (the API as other tools call it). Installs only what is
+# espeak-ng + sox (synthesised speech), curl (the API as other tools call it), pandoc (DOCX and Markdown exports
+# read back by another program). Installs only what is
 # missing; needs root or sudo.
 set -euo pipefail
 need=()
@@ -9,6 +10,7 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
 command -v curl >/dev/null || need+=(curl)
+command -v pandoc >/dev/null || need+=(pandoc)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then

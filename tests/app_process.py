@@ -45,8 +45,9 @@ def port_is_listening(port: int, host: str = HOST) -> bool:
 
 
 def app_env(tmp_dir: Path, netguard_log: Path | None = None) -> dict[str, str]:
-    """The environment for an app subprocess: unbuffered output, Gradio's uploads under ``tmp_dir``, and the
-    network guard logging to ``netguard_log`` (default ``tmp_dir/netguard.log``)."""
+    """The environment for an app subprocess: unbuffered output, its temporary files (its private folder with
+    Gradio's cache) under ``tmp_dir``, and the network guard logging to ``netguard_log`` (default
+    ``tmp_dir/netguard.log``)."""
     env = {k: v for k, v in os.environ.items() if k != "LOCAL_MODELS_DIR"}
     python_path = [str(NETGUARD_DIR), *filter(None, [env.get("PYTHONPATH")])]
     env.update(
@@ -54,7 +55,6 @@ def app_env(tmp_dir: Path, netguard_log: Path | None = None) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join(python_path),
         NETGUARD_LOG=str(netguard_log or tmp_dir / "netguard.log"),
         GRADIO_ANALYTICS_ENABLED="False",
-        GRADIO_TEMP_DIR=str(tmp_dir / "gradio"),
         TMPDIR=str(tmp_dir),
     )
     return env
@@ -68,6 +68,22 @@ class AppProcess:
     port: int
     log_path: Path
     netguard_log: Path
+    tmp_dir: Path | None = None  # its TMPDIR
+
+    @property
+    def private_dir(self) -> Path:
+        """The server's private folder (``server/workspace.py``): ``$TMPDIR/offline-transcribe-<uid>/server-<pid>-*``
+        (the process's id is the server's: the app runs in the process started here)."""
+        assert self.tmp_dir is not None
+        pattern = f"offline-transcribe-{os.getuid()}/server-{self.proc.pid}-*"
+        found = [p for p in self.tmp_dir.glob(pattern) if p.is_dir()]
+        assert len(found) == 1, found
+        return found[0]
+
+    @property
+    def gradio_dir(self) -> Path:
+        """Gradio's cache of this server: its uploads and the files it serves."""
+        return self.private_dir / "gradio"
 
     @property
     def url(self) -> str:
@@ -119,7 +135,7 @@ def start_app(
             cmd, cwd=PROJECT_DIR, env={**app_env(tmp_dir, netguard_log), **(env or {})}, stdout=log_file,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
-    app = AppProcess(proc, port, log_path, netguard_log)
+    app = AppProcess(proc, port, log_path, netguard_log, tmp_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

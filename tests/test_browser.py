@@ -123,7 +123,7 @@ def test_upload_transcribe_read_download(page, tmp_path):
 
     rows = page.locator("#downloads td.filename")
     expect(rows.first).to_have_attribute("aria-label", re.compile(r"^transcripts-\d{8}-\d{6}\.zip$"))
-    assert rows.count() == 6  # the ZIP, then each of the five files
+    assert rows.count() == 8  # the ZIP, then each of the seven files
     expect(page.locator("#downloads button[aria-label='Remove this file']").first).to_be_hidden()  # read-only list
     with page.expect_download() as download:
         page.locator("#downloads a[download='meeting.srt']").click()

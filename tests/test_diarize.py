@@ -13,6 +13,7 @@ import io
 import json
 import re
 
+import docx
 import numpy as np
 import pysubs2
 import pytest
@@ -230,9 +231,9 @@ def test_renaming_reaches_text_segments_words_turns_and_every_export(tmp_path):
     assert {w.speaker for w in renamed.words} == {"Alice Smith", "Speaker 2"}
     assert [t.speaker for t in renamed.speaker_turns] == ["Alice Smith", "Speaker 2", "Alice Smith"]
     files = write_exports(renamed, tmp_path, "talk")
-    assert set(files) == {"txt", "srt", "vtt", "json", "csv", "rttm"}
+    assert set(files) == {"txt", "srt", "vtt", "json", "csv", "docx", "md", "rttm"}
     for fmt, path in files.items():
-        content = path.read_text()
+        content = "\n".join(p.text for p in docx.Document(str(path)).paragraphs) if fmt == "docx" else path.read_text()
         assert ("Alice_Smith" if fmt == "rttm" else "Alice Smith") in content, fmt
         assert "Speaker 1" not in content and "Speaker_1" not in content, fmt
     assert [c.voice for c in webvtt.read(str(files["vtt"]))] == ["Alice Smith", "Speaker 2", "Alice Smith"]

@@ -21,7 +21,10 @@ from offline_transcribe.exports import (
     write_exports,
     write_zip,
 )
+from offline_transcribe.subtitles import PRESETS
 from offline_transcribe.types import Segment, Transcript, Word
+
+AS_IS = PRESETS["as transcribed"]  # one cue per segment
 
 SEGMENTS = [
     Segment(0.0, 1.2346, "Hello, world.", (Word("Hello,", 0.0, 0.5), Word("world.", 0.6, 1.2346))),
@@ -51,7 +54,7 @@ def test_txt_is_the_text() -> None:
 
 @pytest.mark.parametrize("fmt, to_text", [("srt", to_srt), ("vtt", to_vtt)])
 def test_subtitles_round_trip(fmt: str, to_text) -> None:
-    text = to_text(make_transcript())
+    text = to_text(make_transcript(), AS_IS)
     subs = pysubs2.SSAFile.from_string(text, format_=fmt)
     assert [e.plaintext for e in subs] == [s.text for s in SEGMENTS]
     for event, seg in zip(subs, SEGMENTS, strict=True):
@@ -61,18 +64,18 @@ def test_subtitles_round_trip(fmt: str, to_text) -> None:
 
 def test_subtitle_timestamps() -> None:
     t = make_transcript()
-    assert "00:00:01,500 --> 00:00:03,250" in to_srt(t)
-    assert "00:00:03,900 --> 02:01:01,250" in to_srt(t)
-    vtt = to_vtt(t)
+    assert "00:00:01,500 --> 00:00:03,250" in to_srt(t, AS_IS)
+    assert "00:00:03,900 --> 02:01:01,250" in to_srt(t, AS_IS)
+    vtt = to_vtt(t, AS_IS)
     assert vtt.startswith("WEBVTT")
     assert "00:00:01.500 --> 00:00:03.250" in vtt
 
 
 def test_subtitles_skip_empty_segments_and_keep_braces() -> None:
     t = make_transcript([Segment(0, 1, "  "), Segment(1, 2, "{laughs} yes"), Segment(2, 3, "a\n\n\nb")])
-    subs = pysubs2.SSAFile.from_string(to_srt(t))
+    subs = pysubs2.SSAFile.from_string(to_srt(t, AS_IS))
     assert len(subs) == 2
-    assert "{laughs} yes" in to_srt(t)
+    assert "{laughs} yes" in to_srt(t, AS_IS) and "{laughs} yes" in to_srt(t)
     assert subs[1].plaintext == "a\nb"  # a blank line would end an SRT cue
 
 
@@ -132,8 +135,8 @@ def test_write_exports(tmp_path) -> None:
 
 def test_write_exports_some_formats_and_unknown(tmp_path) -> None:
     assert set(write_exports(make_transcript(), tmp_path, "x", formats=["txt", "vtt"])) == {"txt", "vtt"}
-    with pytest.raises(ValueError, match="docx"):
-        write_exports(make_transcript(), tmp_path, "x", formats=["docx"])
+    with pytest.raises(ValueError, match="pdf"):
+        write_exports(make_transcript(), tmp_path, "x", formats=["pdf"])
 
 
 @pytest.mark.parametrize(

@@ -61,9 +61,15 @@ def test_host_origin_and_key_rules():
         assert not local.host_allowed(host), host
     assert local.origin_allowed(None, "127.0.0.1:7860")
     assert local.origin_allowed("http://127.0.0.1:7860", "127.0.0.1:7860")
-    assert local.origin_allowed("https://proxy.example", "127.0.0.1:7860")
-    assert not local.origin_allowed("http://attacker.example", "127.0.0.1:7860")
-    assert not local.origin_allowed("null", "127.0.0.1:7860")
+    assert local.origin_allowed("HTTP://LOCALHOST:80/", "localhost")  # the page's own origin, however written
+    assert local.origin_allowed("http://[::1]:7860", "[::1]:7860")
+    for origin in ("https://proxy.example", "http://attacker.example", "null", "http://127.0.0.1:7861",
+                   "http://localhost:8080", "http://127.0.0.1", "https://127.0.0.1:7860", "file://", "garbage",
+                   "http://127.0.0.1:7860/path"):  # other sites, and pages on other ports of this machine
+        assert not local.origin_allowed(origin, "127.0.0.1:7860"), origin
+    trusted = AccessPolicy.from_settings(Settings(allowed_origins=("https://notes.example",)))
+    assert trusted.origin_allowed("https://notes.example:443", "127.0.0.1:7860")
+    assert not trusted.origin_allowed("http://notes.example", "127.0.0.1:7860")
     assert local.key_matches(None)  # no key: /v1 is open (to this machine only)
 
     public = AccessPolicy.from_settings(Settings(host="0.0.0.0", api_key="s3cret-key"))
@@ -87,8 +93,12 @@ def test_settings_take_the_key_from_the_environment_and_never_show_it():
 
     assert Settings.from_env(env={API_KEY_ENV: " from-env "}).api_key == "from-env"
     assert Settings.from_env(env={API_KEY_ENV: ""}).api_key is None
-    settings = settings_from_args(parse_args(["--api-key", "from-cli", "--allowed-hosts", "a.example, b.example"]))
+    settings = settings_from_args(parse_args(["--api-key", "from-cli", "--allowed-hosts", "a.example, b.example",
+                                              "--allowed-origins", "https://Notes.example, http://127.0.0.1:9000"]))
     assert settings.api_key == "from-cli" and settings.allowed_hosts == ("a.example", "b.example")
+    assert settings.allowed_origins == ("https://notes.example:443", "http://127.0.0.1:9000")
+    with pytest.raises(SystemExit):
+        parse_args(["--allowed-origins", "notes.example/path"])
     assert "from-cli" not in repr(settings)
     assert parse_size("2gb") == 2 * 1024**3 and parse_size("500 MB") == 500 * 1024**2 and parse_size("10") == 10
     with pytest.raises(ValueError):
@@ -167,7 +177,7 @@ def app(trained_models_dir, app_tmp):
         yield a
         assert not a.network_attempts(), "the app tried to reach another machine"
     assert a.proc.returncode == 0, a.log()[-2000:]
-    assert not list(app_tmp.glob("transcribe_ui_api_*")), "the API's upload folder outlived the server"
+    assert not list(app_tmp.glob("offline-transcribe-*/server-*")), "the server's private folder outlived it"
 
 
 @pytest.fixture(scope="module")
@@ -235,6 +245,24 @@ def test_every_response_format_through_the_sdk(client, clips):
     assert segments_only.segments == both.segments and segments_only.words is None
 
 
+def test_subtitle_fields_shape_srt_and_vtt_and_canary_has_words(client, clips):
+    """srt/vtt take the subtitle fields (extra form fields; none: "standard"), and Canary answers word timestamps
+    with Parakeet's word times."""
+    from subtitle_check import check_cues, read_srt, read_vtt
+
+    from offline_transcribe.subtitles import subtitle_options
+
+    door = clips["door"]
+    one_line = subtitle_options("one line", max_line_chars=12)
+    srt = create(client, door, response_format="srt", extra_body={"subtitle_preset": "one line", "max_line_chars": 12})
+    check_cues(read_srt(srt), one_line, SPOKEN_WORDS)
+    assert len(read_srt(srt)) > 1  # 6 words do not fit one line of 12 characters
+    vtt = create(client, door, response_format="vtt", extra_body={"subtitle_preset": "one line", "max_line_chars": 12})
+    check_cues(read_vtt(vtt), one_line, SPOKEN_WORDS)
+    canary = create(client, door, model="canary", response_format="verbose_json", timestamp_granularities=["word"])
+    assert [w.word for w in canary.words] == canary.text.split()  # (the tiny random Canary may say nothing)
+
+
 def test_streaming_events(client, clips):
     stream = create(client, clips["door"], stream=True)
     events = list(stream)
@@ -288,8 +316,8 @@ ERRORS = [  # (id, how to call, SDK exception, status, words in the message)
     ("diarized-json-without-speaker-model", {"response_format": "diarized_json"}, openai.InternalServerError, 503,
      "python setup_local_models.py --only diarizer"),
     ("diarizer-is-no-transcriber", {"model": "diarizer"}, openai.NotFoundError, 404, "does not exist"),
-    ("canary-words", {"model": "canary", "response_format": "verbose_json", "timestamp_granularities": ["word"]},
-     openai.BadRequestError, 400, "not per word"),
+    ("bad-subtitle-limit", {"response_format": "srt", "extra_body": {"max_lines": "9"}}, openai.BadRequestError, 400,
+     "max_lines must be from 1 to 4"),
     ("bad-granularity", {"timestamp_granularities": ["sentence"]}, openai.BadRequestError, 400, "sentence"),
     ("bad-temperature", {"temperature": 7}, openai.BadRequestError, 400, "temperature"),
     ("stream-srt", {"stream": True, "response_format": "srt"}, openai.BadRequestError, 400, "stream=true"),
@@ -392,8 +420,9 @@ def test_dns_rebinding_and_other_sites_are_refused(app, clips):
     for name, (method, path, body, headers) in requests.items():
         for host in (f"attacker.example:{port}", "attacker.example", f"127.0.0.1.attacker.example:{port}"):
             refused[name, host] = raw_request(app, method, path, {**headers, "Host": host}, body)
-        origin = {"Host": f"127.0.0.1:{port}", "Origin": f"http://attacker.example:{port}"}
-        refused[name, "origin"] = raw_request(app, method, path, {**headers, **origin}, body)
+        for origin in (f"http://attacker.example:{port}", f"http://127.0.0.1:{port + 1}", f"http://localhost:{port}"):
+            refused[name, origin] = raw_request(app, method, path, {**headers, "Host": f"127.0.0.1:{port}",
+                                                                    "Origin": origin}, body)
     assert set(refused.values()) == {403}, refused
 
     allowed = {}
@@ -448,7 +477,7 @@ def test_8_api_clients_and_2_page_clients_at_once(app, client, clips, tmp_path):
 
 def test_uploads_are_gone_after_each_request(app, app_tmp, client, clips):
     create(client, clips["door"])
-    (upload_root,) = app_tmp.glob("transcribe_ui_api_*")
+    (upload_root,) = app_tmp.glob("offline-transcribe-*/server-*/api")
     assert not list(upload_root.iterdir()), list(upload_root.iterdir())
     marker = clips["door"].read_bytes()[-4096:]
     kept = [p for p in app_tmp.rglob("*") if p.is_file() and p.suffix == ".wav" and marker in p.read_bytes()

@@ -66,7 +66,7 @@ def start_default_app(models_dir: Path, tmp_dir: Path, env: dict[str, str] | Non
             cmd, cwd=PROJECT_DIR, env={**app_env(tmp_dir, netguard_log), **(env or {})}, stdout=log_file,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
-    app = AppProcess(proc, port, log_path, netguard_log)
+    app = AppProcess(proc, port, log_path, netguard_log, tmp_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -94,7 +94,7 @@ def app(app_tmp, tiny_models_dir):
         running.stop()
     assert not running.network_attempts(), "the app tried to reach another machine"
     assert running.proc.returncode == 0, running.log()[-2000:]
-    assert not kept_content(app_tmp / "gradio"), "uploads or results outlived the server (stopped with Ctrl-C)"
+    assert not list(app_tmp.glob("offline-transcribe-*/server-*")), "uploads or results outlived the server (Ctrl-C)"
 
 
 def new_client(app: AppProcess, tmp_path: Path) -> Client:
@@ -623,7 +623,7 @@ def test_file_routes_serve_no_private_file(app, app_tmp, tiny_models_dir):
     (uploaded,) = json.loads(body)
     assert http_get(app, "/gradio_api/file=" + urllib.parse.quote(uploaded)) == (200, marker)
 
-    gradio_tmp = app_tmp / "gradio"
+    gradio_tmp = app.gradio_dir
     secrets = {
         "model": tiny_models_dir / "parakeet.nemo",
         "manifest": tiny_models_dir / "manifest.json",
@@ -669,7 +669,7 @@ def test_file_routes_serve_no_private_file(app, app_tmp, tiny_models_dir):
 
 
 def test_upload_names_cannot_leave_the_temp_folder(app, app_tmp):
-    gradio_tmp = (app_tmp / "gradio").resolve()
+    gradio_tmp = app.gradio_dir.resolve()
     tag = uuid.uuid4().hex[:8]
     names = [f"../../escape-{tag}-1.wav", f"..%2F..%2Fescape-{tag}-2.wav", f"/tmp/escape-{tag}-3.wav",
              f"..\\..\\escape-{tag}-4.wav", f"sub/../../../../escape-{tag}-5.wav", "..", "../"]
@@ -703,7 +703,7 @@ def test_upload_names_cannot_leave_the_temp_folder(app, app_tmp):
 @pytest.mark.xfail(strict=True, reason="Gradio 6.31: an upload refused for its name (400) leaves its bytes in an "
                    "untracked tmp* file of the upload folder, never deleted (route_utils.upload_fn)")
 def test_refused_upload_leaves_nothing_behind(app, app_tmp):
-    gradio_tmp = app_tmp / "gradio"
+    gradio_tmp = app.gradio_dir
     tag = uuid.uuid4().hex.encode()
     status, _ = upload(app, [("..", b"secret " + tag)])
     assert status == 400
@@ -748,7 +748,7 @@ def test_uploads_and_results_are_deleted_after_their_age_and_at_stop(tiny_models
     ttl = 8
     app_dir = tmp_path / "short-ttl"
     running = start_default_app(tiny_models_dir, app_dir, env={"TRANSCRIBE_UI_CACHE_TTL_S": str(ttl)})
-    gradio_tmp = app_dir / "gradio"
+    gradio_tmp = running.gradio_dir
     try:
         result = transcribe(new_client(running, tmp_path), [reference])
         assert stats_by_file(result)["reference.wav"]["Result"] == "✓ done"
@@ -780,7 +780,7 @@ def test_uploads_and_results_are_deleted_after_their_age_and_at_stop(tiny_models
         assert not kept_content(gradio_tmp), kept_content(gradio_tmp)
         empties = empty_leftovers(gradio_tmp)
         assert all(p.name.startswith("tmp") for p in empties), empties
-        assert not list(app_dir.glob("transcribe_ui_exports_*")), "the exports staging folder outlived the server"
+        assert not list(app_dir.glob("offline-transcribe-*/server-*")), "the server's private folder outlived it"
         print(f"\ncache age {ttl} s: uploads and results gone {gone_after:.1f} s after they were made; "
               f"at Ctrl-C an upload {removed_s:.1f} s old was removed as the server stopped (exit "
               f"{running.proc.returncode}); Gradio's empty placeholder files left behind: {len(empties)}")

@@ -14,24 +14,28 @@ import itertools
 import json
 import re
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
+import docx
 import numpy as np
 import openai
 import pysubs2
 import pytest
 import webvtt
 from gradio_client import Client, handle_file
+from subtitle_check import check_cues, read_srt, read_vtt
 
 import synth_conversation as sc
 import synth_speech as ss
 from app_process import running_app
 from conftest import install_model
-from offline_transcribe import ModelStore
+from offline_transcribe import LongAudioPolicy, ModelStore
 from offline_transcribe.audio import write_wav
 from offline_transcribe.diarize import SpeakerOptions
 from offline_transcribe.models.registry import DIARIZER
+from offline_transcribe.subtitles import PRESETS
 from offline_transcribe.transcribe import transcribe_audio
 
 DATA = Path(__file__).parent / "data"
@@ -177,7 +181,8 @@ def test_canary_is_cut_at_the_turns_one_speaker_per_segment(store, conversations
     real_generate = salm.generate
     monkeypatch.setattr(salm, "generate", generate)
     conv = conversations[0]
-    t = transcribe_audio(conv.audio, "canary", store=store, speakers=SpeakerOptions(2))
+    no_word_times = LongAudioPolicy(borrow_word_times=False)  # (with them: Parakeet's words get the speakers)
+    t = transcribe_audio(conv.audio, "canary", store=store, speakers=SpeakerOptions(2), policy=no_word_times)
     expected = turn_windows(t.speaker_turns, conv.audio, 40.0, SpeakerOptions().policy)
     assert f"Transcribed turn by turn: {len(expected)} pieces cut at the speaker turns." in t.notes
     assert [(seg.start, seg.end, seg.speaker) for seg in t.segments] == expected  # a segment per piece, its speaker
@@ -197,11 +202,19 @@ def test_the_command_line_writes_speaker_labelled_files(speaker_models_dir, tiny
 
     wav = write_wav(tmp_path / "interview.wav", conversations[1].audio)
     out = tmp_path / "out"
-    args = ["--transcribe", str(wav), "--speakers", "2", "--format", "srt,vtt", "--output-dir", str(out)]
+    args = ["--transcribe", str(wav), "--speakers", "2", "--format", "srt,vtt,docx,md", "--output-dir", str(out)]
     assert transcribe_ui.main(["--models-dir", str(speaker_models_dir), *args]) == 0, capsys.readouterr()
     subs = pysubs2.load(str(out / "interview.srt"))
     assert {e.plaintext.split(":")[0] for e in subs} == {"Speaker 1", "Speaker 2"}
     assert {c.voice for c in webvtt.read(str(out / "interview.vtt"))} == {"Speaker 1", "Speaker 2"}
+    standard = PRESETS["standard"]  # every cue within the limits (subtitle_check reads them independently)
+    check_cues(read_srt((out / "interview.srt").read_text()), standard)
+    check_cues(read_vtt((out / "interview.vtt").read_text()), standard)
+    if shutil.which("pandoc"):  # the documents, read by another program: who said what
+        for name in ("interview.docx", "interview.md"):
+            text = subprocess.run(["pandoc", str(out / name), "-t", "plain"], capture_output=True, text=True,
+                                  check=True).stdout  # fmt: skip
+            assert "Speaker 1:" in text and "Speaker 2:" in text and "interview.wav" in text, name
     assert (out / "interview.rttm").read_text().startswith("SPEAKER interview 1 ")
 
     capsys.readouterr()
@@ -234,7 +247,8 @@ def test_the_page_api_identifies_speakers_and_renaming_rewrites_every_download(a
     assert messages.startswith("✓ Transcribed 1 of 1 file"), messages
     assert segments["headers"] == ["File", "Start", "End", "Speaker", "Text"]
     assert {row[3] for row in segments["data"]} == {"Speaker 1", "Speaker 2"}
-    assert {Path(p).suffix for p in downloads} == {".zip", ".txt", ".srt", ".vtt", ".json", ".csv", ".rttm"}
+    assert {Path(p).suffix for p in downloads} == {".zip", ".txt", ".srt", ".vtt", ".json", ".csv", ".docx", ".md",
+                                                   ".rttm"}
     assert text.startswith("Speaker 1: ")
 
     names = {"headers": ["File", "Speaker", "Name"],
@@ -244,13 +258,14 @@ def test_the_page_api_identifies_speakers_and_renaming_rewrites_every_download(a
     assert {row[3] for row in segments["data"]} == {"Alice", "Speaker 2"}
     assert 'data-speaker="Alice"' in timeline and 'data-speaker="Speaker 2"' in timeline
     by_suffix = {Path(p).suffix: Path(p) for p in downloads}
-    assert set(by_suffix) == {".zip", ".txt", ".srt", ".vtt", ".json", ".csv", ".rttm"}
+    assert set(by_suffix) == {".zip", ".txt", ".srt", ".vtt", ".json", ".csv", ".docx", ".md", ".rttm"}
     with zipfile.ZipFile(by_suffix.pop(".zip")) as archive:  # the ZIP holds the renamed files too
         assert sorted(archive.namelist()) == sorted(p.name for p in by_suffix.values())
         contents = {Path(name).suffix: archive.read(name) for name in archive.namelist()}
     for suffix, path in by_suffix.items():
         assert path.read_bytes() == contents[suffix]
-        content = path.read_text()
+        content = "\n".join(p.text for p in docx.Document(str(path)).paragraphs) if suffix == ".docx" else (
+            path.read_text())  # fmt: skip
         assert "Alice" in content and "Speaker 1" not in content and "Speaker_1" not in content, suffix
     assert json.loads(by_suffix[".json"].read_text())["speakers"] == ["Alice", "Speaker 2"]
 
@@ -335,7 +350,26 @@ def test_in_the_browser_two_speakers_show_up_and_a_new_name_reaches_the_srt(app,
         with page.expect_download() as download:
             page.locator("#downloads a[download='two people.srt']").click()
         srt = Path(download.value.path()).read_text()
+
+        # Another subtitle preset after the run: the downloads are written again from the transcript, names kept.
+        page.get_by_text("Subtitles", exact=True).click()
+        page.locator("#subtitle-preset input").click()
+        page.get_by_role("option", name="one line").click()
+        expect(page.locator("#subtitle-max-line-chars input")).to_have_value("32")
+        link = page.locator("#downloads a[download='two people.srt']")
+        before = link.get_attribute("href")
+        page.locator("#subtitle-apply").click()
+        expect(link).not_to_have_attribute("href", before, timeout=30_000)  # a new file
+        with page.expect_download() as download:
+            link.click()
+        one_line = Path(download.value.path()).read_text()
         browser.close()
     assert "Alice: " in srt and "Speaker 1" not in srt
     assert {e.plaintext.split(":")[0] for e in pysubs2.SSAFile.from_string(srt)} == {"Alice", "Speaker 2"}
+    check_cues(read_srt(srt), PRESETS["standard"])
+    check_cues(read_srt(one_line), PRESETS["one line"])  # the new shape: one line of at most 32 characters a cue
+    assert "Alice: " in one_line and "Speaker 1" not in one_line and one_line != srt
+    said = [" ".join(re.sub(r"^(Alice|Speaker 2): ", "", " ".join(c.lines)) for c in read_srt(text)).split()
+            for text in (srt, one_line)]  # fmt: skip
+    assert said[0] == said[1]  # the same words
     print(f"screenshot: {shot}")

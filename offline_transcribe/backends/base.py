@@ -71,6 +71,18 @@ class Backend(Loader, Protocol):
         ...
 
 
+@runtime_checkable
+class BatchingBackend(Protocol):
+    """A backend that transcribes several short files in one model call (``jobs`` batches across files with it).
+
+    The results must be those of ``transcribe`` on each file alone (same words, times within a frame).
+    """
+
+    def transcribe_batch(self, model: Any, audios: Sequence[np.ndarray]) -> list[list[Segment]]:
+        """Segments for each of ``audios`` (16 kHz mono float32, each short enough for one pass), in order."""
+        ...
+
+
 @dataclass(frozen=True)
 class StreamContext:
     """How much audio each step of a live stream decodes (``chunk_s``) and sees around it, in seconds.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pickle
 import tarfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,10 @@ class NemoTdtBackend:
                 chunk = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
                 results.append((start, end, transcribe_words(model, chunk, offset=start)))
         return words_to_segments(stitch_windows(results))
+
+    def transcribe_batch(self, model: Any, audios: Sequence[np.ndarray]) -> list[list[Segment]]:
+        """Words with times for several short files from one model call (``batch_words``)."""
+        return [words_to_segments(words) for words in batch_words(model, audios)]
 
     def stream_context(self, device: str) -> StreamContext:
         """Live defaults per device, from ``bench/bench_live.py`` on the 0.6 B model (``docs/benchmarks.md``)."""
@@ -191,10 +196,57 @@ def transcribe_words(model, audio: np.ndarray, offset: float) -> list[Word]:
 
     with torch.inference_mode():
         hyps = model.transcribe([audio], batch_size=1, timestamps=True, verbose=False)
-    hyp = hyps[0][0] if isinstance(hyps[0], list) else hyps[0]
+    return _hyp_words(hyps[0][0] if isinstance(hyps[0], list) else hyps[0], audio, offset)
+
+
+def _hyp_words(hyp, audio: np.ndarray, offset: float) -> list[Word]:
+    """A hypothesis's words with absolute times (spread over the audio when it has no timestamps)."""
     stamps = hyp.timestamp.get("word", []) if isinstance(hyp.timestamp, dict) else []
     if not stamps and hyp.text.strip():  # no timestamps: spread the words over the audio
         tokens = hyp.text.split()
         step = audio_duration(audio) / len(tokens)
         return [Word(w, offset + i * step, offset + (i + 1) * step) for i, w in enumerate(tokens)]
     return [Word(s["word"], offset + float(s["start"]), offset + float(s["end"])) for s in stamps]
+
+
+def batch_words(model, audios: Sequence[np.ndarray]) -> list[list[Word]]:
+    """Words with times for each of ``audios`` from one ``model.transcribe`` call (the encoder runs on the batch).
+
+    On the CPU each file's encoder output is decoded on its own: NeMo 3.0's batched label-looping TDT decoder
+    without CUDA graphs (``tdt_label_looping.torch_impl``) overwrites the recorded token durations of files that
+    found their label while others still search, so word ends in a batch could differ from the file alone by a few
+    frames. The CUDA-graphs decoder used on GPUs keeps them apart and decodes the batch at once.
+    """
+    import torch
+
+    if not audios:
+        return []
+    process = model._transcribe_output_processing  # NeMo calls it with each batch's encoder output
+
+    def decode_each(outputs, trcfg):
+        decoding = model.decoding  # read now: transcribe may have rebuilt it (timestamps switched on)
+        batched = decoding.rnnt_decoder_predictions_tensor
+
+        def one_at_a_time(encoder_output, encoded_lengths, **kwargs):
+            if encoder_output.is_cuda or encoder_output.shape[0] == 1:
+                return batched(encoder_output, encoded_lengths, **kwargs)
+            hyps = []
+            for i in range(encoder_output.shape[0]):
+                length = int(encoded_lengths[i])
+                hyps += batched(encoder_output[i : i + 1, :, :length], encoded_lengths[i : i + 1], **kwargs)
+            return hyps
+
+        decoding.rnnt_decoder_predictions_tensor = one_at_a_time
+        try:
+            return process(outputs, trcfg)
+        finally:
+            del decoding.rnnt_decoder_predictions_tensor  # the class's method again
+
+    model._transcribe_output_processing = decode_each
+    try:
+        with torch.inference_mode():
+            hyps = model.transcribe(list(audios), batch_size=len(audios), timestamps=True, verbose=False)
+    finally:
+        del model._transcribe_output_processing
+    return [_hyp_words(hyp[0] if isinstance(hyp, list) else hyp, audio, 0.0) for hyp, audio in
+            zip(hyps, audios, strict=True)]

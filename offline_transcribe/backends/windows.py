@@ -56,32 +56,57 @@ def _seam(prev_words: list[Word], next_words: list[Word], lo: float, hi: float) 
 
 
 SEGMENT_MAX_GAP_S = 0.8  # a longer pause between two words starts a new segment
-SEGMENT_MAX_WORDS = 30
+SEGMENT_MAX_S = 15.0  # a longer segment is cut at its longest pause, punctuation or not
+SEGMENT_MAX_WORDS = 40  # so is one of more words
 
 
-def ends_segment(
-    words: list[Word], next_start: float, max_gap: float = SEGMENT_MAX_GAP_S, max_words: int = SEGMENT_MAX_WORDS
-) -> bool:
-    """Whether the segment ``words`` ends before a word starting at ``next_start``: a sentence end, a pause longer
-    than ``max_gap``, or ``max_words`` words."""
+def ends_segment(words: list[Word], next_start: float, max_gap: float = SEGMENT_MAX_GAP_S) -> bool:
+    """Whether the segment ``words`` ends before a word starting at ``next_start``: a sentence end or a pause longer
+    than ``max_gap`` (length is ``bound_segment``'s business)."""
     last = words[-1]
-    return last.text.endswith(SENTENCE_END) or next_start - last.end > max_gap or len(words) >= max_words
+    return last.text.endswith(SENTENCE_END) or next_start - last.end > max_gap
+
+
+def too_long(words: list[Word], max_s: float = SEGMENT_MAX_S, max_words: int = SEGMENT_MAX_WORDS) -> bool:
+    """Whether ``words`` are more than one segment may hold."""
+    return len(words) > max_words or (len(words) > 1 and words[-1].end - words[0].start > max_s)
+
+
+def longest_pause(words: list[Word]) -> int:
+    """The index of the word after the longest pause among ``words`` (at least 2); of equal pauses, the one
+    nearest the middle."""
+    middle = (len(words) - 1) / 2
+    return max(range(1, len(words)), key=lambda i: (round(words[i].start - words[i - 1].end, 3), -abs(i - middle)))
+
+
+def bound_segment(
+    words: list[Word], max_s: float = SEGMENT_MAX_S, max_words: int = SEGMENT_MAX_WORDS
+) -> list[list[Word]]:
+    """``words`` cut at their longest pauses until no piece is longer than ``max_s`` or ``max_words``."""
+    if not too_long(words, max_s, max_words):
+        return [words]
+    cut = longest_pause(words)
+    return bound_segment(words[:cut], max_s, max_words) + bound_segment(words[cut:], max_s, max_words)
 
 
 def words_to_segments(
-    words: list[Word], max_gap: float = SEGMENT_MAX_GAP_S, max_words: int = SEGMENT_MAX_WORDS
-) -> list[Segment]:
-    """Group words into subtitle-sized segments: at sentence ends, pauses, or a length limit."""
-    segments: list[Segment] = []
+    words: list[Word], max_gap: float = SEGMENT_MAX_GAP_S, max_s: float = SEGMENT_MAX_S,
+    max_words: int = SEGMENT_MAX_WORDS,
+) -> list[Segment]:  # fmt: skip
+    """Group words into segments: at sentence ends and pauses, and none longer than ``max_s`` or ``max_words``: a
+    segment that grows too long is cut at its longest pause so far (as live transcription must, word by word)."""
+    groups: list[list[Word]] = []
     current: list[Word] = []
     for word in words:
-        if current and ends_segment(current, word.start, max_gap, max_words):
-            segments.append(make_segment(current))
+        if current and ends_segment(current, word.start, max_gap):
+            groups.append(current)
             current = []
         current.append(word)
+        *full, current = bound_segment(current, max_s, max_words)
+        groups += full
     if current:
-        segments.append(make_segment(current))
-    return segments
+        groups.append(current)
+    return [make_segment(group) for group in groups]
 
 
 def make_segment(words: list[Word]) -> Segment:

@@ -103,16 +103,20 @@ def speaker_segments(
 ) -> list[Segment]:
     """The transcript's segments with their speakers, for any backend (see the module docstring)."""
     if backend.word_timestamps:
-        segments = backend.transcribe(model, audio, policy, progress, notes)
-        if not diarization.turns:  # speech the diarizer did not hear: one speaker, so that every word has one
-            return [_all_to(seg, "Speaker 1") for seg in segments]
-        return assign_words(segments, diarization.turns)
+        return words_to_speakers(backend.transcribe(model, audio, policy, progress, notes), diarization)
     windows = turn_windows(diarization.turns, audio, policy.canary_window_s, diar_policy)
     if not windows:
         return [_all_to(seg, "Speaker 1") for seg in backend.transcribe(model, audio, policy, progress, notes)]
     notes.append(f"Transcribed turn by turn: {len(windows)} pieces cut at the speaker turns.")
     pieces = backend.transcribe_windows(model, audio, [(s, e) for s, e, _ in windows], policy, progress, notes)
     return [dataclasses.replace(seg, speaker=spk) for seg, (_, _, spk) in zip(pieces, windows, strict=True) if seg.text]
+
+
+def words_to_speakers(segments: list[Segment], diarization: Diarization) -> list[Segment]:
+    """Word-timed segments with their words' speakers (``assign_words``); with no turns, all to one speaker."""
+    if not diarization.turns:  # speech the diarizer did not hear: one speaker, so that every word has one
+        return [_all_to(seg, "Speaker 1") for seg in segments]
+    return assign_words(segments, diarization.turns)
 
 
 def _all_to(seg: Segment, speaker: str) -> Segment:

@@ -16,7 +16,7 @@ from ..models.registry import DIARIZER, get_spec
 from ..models.store import ModelStore
 from ..progress import Estimate
 from ..types import Progress, Segment
-from .attribute import speaker_segments
+from .attribute import speaker_segments, words_to_speakers
 from .options import SpeakerOptions
 from .sortformer import diarize_audio
 from .turns import Diarization, speaker_label
@@ -65,6 +65,11 @@ def transcribe_with_speakers(
     """The backend's segments, one speaker each (``attribute.speaker_segments``)."""
     part = scaled(progress, DIARIZE_SHARE, 1.0)
     return speaker_segments(backend, model, audio, diarization, policy, options.policy, part, notes)
+
+
+def speakers_per_word(segments: list[Segment], diarization: Diarization) -> list[Segment]:
+    """Word-timed segments (a model's own, or borrowed) with every word's speaker, cut where the speaker changes."""
+    return words_to_speakers(segments, diarization)
 
 
 def speaker_fields(segments: list[Segment], diarization: Diarization, notes: list[str]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE
 from ..backends import get_backend
 from ..backends.base import ChunkStream, StreamContext, StreamingBackend, StreamStep
-from ..backends.windows import ends_segment, make_segment
+from ..backends.windows import bound_segment, ends_segment, make_segment
 from ..config import LiveOptions
 from ..devices import free_accelerator_memory, is_out_of_memory
 from ..errors import AppError, LiveUnavailableError
@@ -257,6 +257,8 @@ class LiveSession:
                     closed.append(make_segment(self._open))
                     self._open = []
                 self._open.append(word)
+                *full, self._open = bound_segment(self._open)  # too long: the part before its longest pause is done
+                closed += [make_segment(piece) for piece in full]
             next_start = step.tentative[0].start if step.tentative else step.decoded_s
             if self._open and (last or ends_segment(self._open, next_start)):
                 closed.append(make_segment(self._open))

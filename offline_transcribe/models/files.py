@@ -14,8 +14,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import APP_SCRIPT, GUIDE, SETUP_SCRIPT, is_default_models_dir, resolve_models_dir
 from ..errors import ModelFilesInvalidError, ModelsMissingError
+from ..paths import APP_SCRIPT, GUIDE, SETUP_SCRIPT, is_default_models_dir, resolve_models_dir
 from .registry import MODELS, ModelSpec, get_spec, required_keys
 
 MANIFEST_NAME = "manifest.json"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..config import SETUP_SCRIPT, resolve_models_dir
 from ..errors import UnknownModelError
+from ..paths import SETUP_SCRIPT, resolve_models_dir
 
 Storage = Literal["nemo", "folder"]  # one .nemo archive, or a checkpoint folder (SALM.save_pretrained)
 Task = Literal["transcribe", "diarize"]  # what a model is for: turning speech into text, or telling who speaks
@@ -64,6 +64,7 @@ class ModelSpec:
     # The name of the model's text-only LLM mode (its LLM answering about text, as the API's chat model), or "".
     # Its backend implements ``backends.base.TextLlm``.
     llm_name: str = ""
+    word_times_from: str = ""  # a model without word times: the model whose word times it borrows when installed
 
     def path(self, models_dir: str | os.PathLike | None = None) -> Path:
         """The model's file (``.nemo``) or folder inside ``models_dir``."""
@@ -130,6 +131,7 @@ MODELS: dict[str, ModelSpec] = {
             llm_repo_id="Qwen/Qwen3-1.7B",
             llm_revision="70d244cc86ccca08cf5af4e1e306ecf908b1ad5e",
             llm_name="canary-qwen-llm",  # Qwen3-1.7B with the speech LoRA off: answers about transcripts
+            word_times_from="parakeet",  # its words aligned to Parakeet's (wordtimes)
             summary="English, most accurate; slower; timestamps per window (up to 40 s), not per word.",
             card=ModelCard(
                 parameters="2.5 B",

@@ -5,8 +5,10 @@ key that a server other computers can reach must have.
   ``localhost``, ``[::1]``, with any port) or one of ``--allowed-hosts`` (a reverse proxy's name). A web page on
   another site that points its own DNS name at 127.0.0.1 (DNS rebinding) sends that name as the Host and is
   refused with 403: the page, Gradio's API, uploads and ``/v1`` alike.
-* A request with an ``Origin`` (a browser's script) must come from the server's own origin or an allowed name,
-  so a page on another site cannot make the user's browser send audio to the server either.
+* A request with an ``Origin`` (a browser's script) must come from the server's own page (the same scheme, host
+  and port as the request's ``Host``) or one of ``--allowed-origins``. Pages on other sites, and pages served from
+  other ports of this machine (another local program's page), get 403: they cannot make the user's browser read
+  from or send audio to the server. WebSockets are checked the same way (cross-site WebSocket hijacking).
 * Off loopback (``--host 0.0.0.0``, ``--share``) the server does not start without an API key (``--api-key`` or
   ``$TRANSCRIBE_UI_API_KEY``). ``/v1`` then needs ``Authorization: Bearer <key>`` (401 otherwise; compared in
   constant time) and the page asks for the same key as its password. Such a server answers any Host name unless
@@ -25,7 +27,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config import API_KEY_ENV, Settings
+from ..config import API_KEY_ENV, Settings, normal_origin
 from .openai_api import API_PREFIX, openai_error
 
 log = logging.getLogger("transcribe.access")
@@ -81,13 +83,16 @@ class AccessPolicy:
 
     hosts: frozenset[str] | None  # names answered besides any loopback address; None: every name
     api_key: str | None = field(default=None, repr=False)
+    origins: frozenset[str] = frozenset()  # pages besides the server's own, as normal_origin writes them
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessPolicy:
-        """Loopback names plus ``--allowed-hosts``; every name for a public server without ``--allowed-hosts``."""
+        """Loopback names plus ``--allowed-hosts``; every name for a public server without ``--allowed-hosts``;
+        the server's own page plus ``--allowed-origins``."""
         extra = frozenset(name for name in map(host_name, settings.allowed_hosts) if name)
         public = settings.share or not is_loopback(settings.host)
-        return cls(None if public and not extra else LOOPBACK_NAMES | extra, settings.api_key)
+        origins = frozenset(normal_origin(o) for o in settings.allowed_origins)
+        return cls(None if public and not extra else LOOPBACK_NAMES | extra, settings.api_key, origins)
 
     def _known(self, name: str | None) -> bool:
         return name is not None and self.hosts is not None and (name in self.hosts or is_loopback(name))
@@ -96,17 +101,22 @@ class AccessPolicy:
         """Whether to answer a request whose ``Host`` header is ``host``."""
         return self.hosts is None or self._known(host_name(host))
 
-    def origin_allowed(self, origin: str | None, host: str | None) -> bool:
-        """Whether a request with this ``Origin`` (None: not from a browser script) may go on."""
+    def origin_allowed(self, origin: str | None, host: str | None, scheme: str = "http") -> bool:
+        """Whether a request with this ``Origin`` (None: not from a browser script) may go on: the page's own
+        origin (``scheme`` and the request's ``Host``), or one of ``origins``. ``null`` (a sandboxed page, a local
+        file) and anything unreadable are refused."""
         if origin is None:
             return True
         try:
-            parts = urllib.parse.urlsplit(origin.strip())
-            name = parts.hostname
+            asked = normal_origin(origin)
         except ValueError:
             return False
-        same_origin = bool(host) and parts.netloc.lower() == str(host).strip().lower()
-        return same_origin or self._known(name)
+        if asked in self.origins:
+            return True
+        try:
+            return bool(host) and asked == normal_origin(f"{scheme}://{str(host).strip()}")
+        except ValueError:
+            return False
 
     def key_matches(self, authorization: str | None) -> bool:
         """Whether an ``Authorization`` header carries the key (always, when there is no key)."""
@@ -146,10 +156,12 @@ class AccessMiddleware:
                                 f"{host!r}. To reach it under another name, such as a reverse proxy's, start it "
                                 "with --allowed-hosts NAME.", code="host_not_allowed")
         origin = headers.get("origin")
-        if not self.policy.origin_allowed(origin, host):
+        scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
+        if not self.policy.origin_allowed(origin, host, scheme):
             log.warning("Refused %s %s from a page of %r", scope.get("method"), path, origin)
-            return openai_error(403, f"Requests from pages of other sites ({origin!r}) are refused. Start the server "
-                                "with --allowed-hosts NAME to let a site you trust use it.", code="origin_not_allowed")
+            return openai_error(403, f"Requests from other web pages ({origin!r}) are refused: only this server's "
+                                "own page may use it. Start the server with --allowed-origins ORIGIN to let a page "
+                                "you trust use it.", code="origin_not_allowed")
         if (path == API_PREFIX or path.startswith(API_PREFIX + "/")) and not self.policy.key_matches(
             headers.get("authorization")
         ):

@@ -5,19 +5,22 @@ check, served by uvicorn.
 ``page.build_app`` mounted with ``gr.mount_gradio_app`` (with what ``demo.launch()`` used to set: the upload limit,
 no extra file paths, the theme and CSS, client-side rendering, the footer, the login when there is a key) and the
 access middleware (``access``) in front of both. Page and API share the store and one job line (``jobs``).
-``serve(settings, store)`` runs it until Ctrl-C or SIGTERM; a clean stop deletes Gradio's cache of uploads and
-results, as the page's ``delete_cache`` setting does over time.
+Everything the server writes lives in its private ``workspace`` (Gradio's cache included); only files in there
+are ever taken as inputs, which Gradio also checks once it is told the app has launched.
+``serve(settings, store)`` runs it until Ctrl-C or SIGTERM with umask 077; a clean stop deletes the workspace, and
+the next start deletes those of servers that were killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import os
 import secrets
 import signal
 import socket
 import sys
-from pathlib import Path
 
 import gradio as gr
 import uvicorn
@@ -29,6 +32,7 @@ from ..models.store import ModelStore
 from . import openai_api, openai_chat, page
 from .access import AccessMiddleware, AccessPolicy, is_loopback
 from .jobs import JobQueue
+from .workspace import Workspace, use_private_files
 
 log = logging.getLogger("transcribe.ui")
 
@@ -36,14 +40,19 @@ SHUTDOWN_GRACE_S = 10  # requests still running when the server is asked to stop
 LOGIN_MESSAGE = "This server is protected by its API key: enter any user name, and the key as the password."
 
 
-def build_server(settings: Settings, store: ModelStore, exports_root: Path | None = None) -> FastAPI:
-    """The page and the API on one FastAPI app, behind the Host, Origin and key checks."""
+def build_server(settings: Settings, store: ModelStore, workspace: Workspace | None = None) -> FastAPI:
+    """The page and the API on one FastAPI app, behind the Host, Origin and key checks, writing only into
+    ``workspace`` (default: a new one, removed at exit)."""
+    if workspace is None:
+        workspace = Workspace.create()
+        atexit.register(workspace.remove)
+    os.environ["GRADIO_TEMP_DIR"] = str(workspace.gradio)  # Gradio reads it for every upload and cached result
     policy = AccessPolicy.from_settings(settings)
     jobs = JobQueue()
     app = FastAPI(title="Offline Speech Transcription", docs_url=None, redoc_url=None, openapi_url=None)
     openai_chat.install(app, settings, store, jobs)  # before the transcription API, whose last route takes all /v1
-    openai_api.install(app, settings, store, jobs)  # before the page: its routes must win over the mount at "/"
-    demo = page.build_app(settings, store, exports_root=exports_root, jobs=jobs)
+    openai_api.install(app, settings, store, jobs, workspace.api_uploads)  # before the page's mount at "/"
+    demo = page.build_app(settings, store, exports_root=workspace.exports, jobs=jobs, inputs=workspace.is_input)
     gr.mount_gradio_app(
         app,
         demo,
@@ -60,7 +69,11 @@ def build_server(settings: Settings, store: ModelStore, exports_root: Path | Non
         theme=page.theme(),
         css=page.CSS,
     )
+    # mount_gradio_app, unlike launch(), leaves has_launched False, and Gradio skips its check that an input file was
+    # uploaded by a user until it is True: without it, a client could name any server file as an input.
+    demo.has_launched = True
     app.state.gradio = next(r.app for r in app.routes if isinstance(r, Mount))
+    app.state.workspace = workspace
     app.add_middleware(AccessMiddleware, policy=policy)
     return app
 
@@ -151,13 +164,20 @@ def serve(settings: Settings, store: ModelStore) -> int:
                     settings.host)
     if settings.share:
         log.warning("--share sends the page's traffic through Gradio's public share servers: this is not offline.")
-    app = build_server(settings, store)
+    use_private_files()  # uploads, caches, downloads, recordings: 0600 files in 0700 folders
     try:
         sock = _listen(settings.host, settings.port)
     except OSError as exc:  # port taken, address not on this machine
         print(f"✗ Cannot listen on {settings.host}:{settings.port}: {exc}\nChoose another with --port or --host.",
               file=sys.stderr)
         return 1
+    try:
+        workspace = Workspace.create()
+    except OSError as exc:
+        sock.close()
+        print(f"✗ Cannot make the server's private folder: {exc}", file=sys.stderr)
+        return 1
+    app = build_server(settings, store, workspace)
     config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     _stop_on_sigterm()
@@ -167,4 +187,5 @@ def serve(settings: Settings, store: ModelStore) -> int:
         pass
     finally:
         sock.close()
+        workspace.remove()
     return 0

@@ -24,6 +24,12 @@ from collections.abc import Callable, Iterator
 
 log = logging.getLogger("transcribe.jobs")
 
+_POLL_S = 0.25  # how often a waiting request checks whether its client is still there
+
+
+class ClientGone(Exception):
+    """The request's client went away while its job waited for its turn: the job was dropped, never run."""
+
 
 class JobQueue:
     """A first-come, first-served lock for transcriptions, shared by every front end of one server."""
@@ -43,12 +49,14 @@ class JobQueue:
         via: str,
         on_wait: Callable[[], None] | None = None,
         log_level: int = logging.INFO,
+        gone: Callable[[], bool] | None = None,
     ) -> Iterator[int]:
         """Wait for this request's turn, then hold the server's one job slot; yields the job's number.
 
         ``on_wait`` is called (once, before waiting) when another job runs or is ahead in the line. A request that
-        stops waiting (an exception while it waits) leaves the line without blocking the ones behind it. The start
-        and end lines are logged at ``log_level``.
+        stops waiting (an exception while it waits) leaves the line without blocking the ones behind it. ``gone``
+        says whether the request's client has gone away: such a request leaves the line, and is not started,
+        with ``ClientGone``. The start and end lines are logged at ``log_level``.
         """
         turn = object()
         with self._changed:
@@ -58,8 +66,13 @@ class JobQueue:
             if must_wait and on_wait is not None:
                 on_wait()
             with self._changed:
-                while self._busy or self._waiting[0] is not turn:
-                    self._changed.wait()
+                while True:
+                    if gone is not None and gone():
+                        log.info("Dropped a job (model=%s via=%s) whose client went away before its turn", model, via)
+                        raise ClientGone
+                    if not (self._busy or self._waiting[0] is not turn):
+                        break
+                    self._changed.wait(_POLL_S if gone is not None else None)
                 self._waiting.popleft()
                 self._busy = True
         except BaseException:

@@ -18,12 +18,15 @@ Uploads live in a private temporary folder for the length of the request only.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +48,12 @@ from ..exports import safe_stem, to_srt, to_txt, to_vtt
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_spec, transcription_models
 from ..models.store import ModelStore
+from ..subtitles import PRESETS, SubtitleOptions
+from ..subtitles import arguments as subtitle_fields
 from ..transcribe import transcribe_file
 from ..types import Transcript
-from .jobs import JobQueue
+from ..wordtimes import borrow
+from .jobs import ClientGone, JobQueue
 
 log = logging.getLogger("transcribe.api")
 
@@ -58,10 +64,10 @@ SPEAKER_FORMATS = ("diarized_json",)  # formats that need the speaker model
 GRANULARITIES = ("segment", "word")
 STREAM_FORMATS = ("json", "text", "diarized_json")
 FORM_OVERHEAD = 1 << 20  # bytes a form may carry besides its file: the other fields and the boundaries
-_TEXT_FORMATS: dict[str, tuple[Callable[[Transcript], str], str]] = {
-    "text": (to_txt, "text/plain"),
-    "srt": (to_srt, "text/plain"),
-    "vtt": (to_vtt, "text/vtt"),
+_TEXT_FORMATS: dict[str, tuple[Callable[[Transcript, TranscriptionOptions], str], str]] = {
+    "text": (lambda t, o: to_txt(t), "text/plain"),
+    "srt": (lambda t, o: to_srt(t, o.subtitles), "text/plain"),  # shaped: subtitle_preset, max_line_chars… fields
+    "vtt": (lambda t, o: to_vtt(t, o.subtitles), "text/vtt"),
 }
 _LANGUAGE_NAMES = {  # OpenAI's verbose_json names the language in English
     "bg": "bulgarian", "cs": "czech", "da": "danish", "de": "german", "el": "greek", "en": "english",
@@ -127,6 +133,7 @@ class TranscriptionOptions:
     granularities: frozenset[str] = frozenset()
     language: str | None = None
     stream: bool = False
+    subtitles: SubtitleOptions = PRESETS["standard"]  # srt and vtt: the form's subtitle fields, else "standard"
 
     @property
     def speakers(self) -> SpeakerOptions | None:
@@ -161,13 +168,15 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
         raise ApiError(400, f"Unknown response_format {fmt!r}: choose one of {', '.join(RESPONSE_FORMATS)}.",
                        param="response_format", code="invalid_value")
     asked = [str(v) for key in ("timestamp_granularities[]", "timestamp_granularities") for v in form.getlist(key)]
-    granularities = frozenset(word for value in asked for word in re.findall(r"[a-z_]+", value.lower()))
+    granularities = frozenset(word for value in asked for word in re.findall(r"[^\s,\[\]\"']+", value.lower()))
     if unknown := sorted(granularities - set(GRANULARITIES)):
-        raise ApiError(400, f"Unknown timestamp granularity {', '.join(unknown)}: choose word, segment or both.",
+        shown = ", ".join(repr(word[:40]) for word in unknown[:3])
+        raise ApiError(400, f"Unknown timestamp granularity {shown}: choose word, segment or both.",
                        param="timestamp_granularities", code="invalid_value")
     if fmt == "verbose_json" and "word" in granularities and not word_timestamps:  # (diarized_json has no words)
         raise ApiError(400, f"{model_name} gives timestamps per window, not per word: ask for segment timestamps, "
-                       "or use a Parakeet model for word timestamps.", param="timestamp_granularities",
+                       "or use a Parakeet model for word timestamps (or install Parakeet, which lends Canary its "
+                       "word times, and leave --canary-word-times on).", param="timestamp_granularities",
                        code="unsupported_value")
     if temperature := _text_field(form, "temperature"):
         try:
@@ -180,7 +189,11 @@ def read_options(form: FormData, word_timestamps: bool, model_name: str) -> Tran
     if stream and fmt not in STREAM_FORMATS:
         raise ApiError(400, f"stream=true sends text events: use response_format json or text, not {fmt}.",
                        param="stream", code="unsupported_value")
-    return TranscriptionOptions(fmt, granularities, _text_field(form, "language").lower() or None, stream)
+    try:
+        subtitles = subtitle_fields.from_fields(lambda name: _text_field(form, name))
+    except subtitle_fields.FieldError as exc:
+        raise ApiError(400, f"{exc}.", param=exc.field, code="invalid_value") from None
+    return TranscriptionOptions(fmt, granularities, _text_field(form, "language").lower() or None, stream, subtitles)
 
 
 class _BodyLimit:
@@ -216,6 +229,28 @@ class _BodyLimit:
 def _upload_name(filename: str | None) -> str:
     """The uploaded file's own name, made safe (no folders), for messages and for PyAV's format guess."""
     return safe_stem(Path(filename or "audio").name)
+
+
+@contextlib.asynccontextmanager
+async def client_watch(
+    request: Request, on_gone: Callable[[], None] | None = None
+) -> AsyncIterator[threading.Event]:
+    """An event that is set (and ``on_gone`` called) when the client of ``request`` hangs up while the block runs;
+    for a request whose body has been read."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+        if on_gone is not None:
+            on_gone()
+
+    task = asyncio.ensure_future(watch())
+    try:
+        yield gone
+    finally:
+        task.cancel()
 
 
 def _copy_upload(upload: UploadFile, path: Path) -> None:
@@ -296,7 +331,7 @@ def render(t: Transcript, spec: ModelSpec, options: TranscriptionOptions) -> Res
     if options.response_format == "diarized_json":
         return JSONResponse(diarized_json(t))
     write, media_type = _TEXT_FORMATS[options.response_format]
-    return PlainTextResponse(write(t), media_type=media_type)
+    return PlainTextResponse(write(t, options), media_type=media_type)
 
 
 def stream_events(t: Transcript, options: TranscriptionOptions | None = None) -> list[dict[str, Any]]:
@@ -324,10 +359,13 @@ def _event_stream(events: list[dict[str, Any]]) -> StreamingResponse:
 class TranscriptionApi:
     """The /v1 routes over one server's settings, store and job line."""
 
-    def __init__(self, settings: Settings, store: ModelStore, jobs: JobQueue) -> None:
+    def __init__(self, settings: Settings, store: ModelStore, jobs: JobQueue, upload_root: Path | None = None) -> None:
         self.settings, self.store, self.jobs = settings, store, jobs
-        self.upload_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_api_"))
-        atexit.register(shutil.rmtree, self.upload_root, ignore_errors=True)
+        if upload_root is None:  # routes without a server's private folder (``workspace``): one of their own
+            upload_root = Path(tempfile.mkdtemp(prefix="offline-transcribe-api-"))
+            atexit.register(shutil.rmtree, upload_root, ignore_errors=True)
+        self.upload_root = upload_root
+        self.upload_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._api_turn: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
 
     # -- models ---------------------------------------------------------------------------------------------------
@@ -391,7 +429,9 @@ class TranscriptionApi:
                 raise ApiError(400, "Send the audio as a multipart/form-data file field named 'file'.",
                                param="file", code="missing_file")
             spec = self.resolve_model(_text_field(form, "model"))
-            options = read_options(form, get_backend(spec.backend).word_timestamps, spec.display_name)
+            word_times = get_backend(spec.backend).word_timestamps or borrow.lender(
+                spec, self.store, self.settings.long_audio) is not None  # Canary: Parakeet's, when installed
+            options = read_options(form, word_times, spec.display_name)
             if options.speakers is not None:
                 self.check_speaker_model()
             if upload.size is not None and upload.size > self.settings.max_file_bytes:
@@ -403,10 +443,12 @@ class TranscriptionApi:
                 if self._api_turn is None:
                     self._api_turn = anyio.CapacityLimiter(1)
                 # One API request at a time waits in the job line, in a worker thread; the others wait here,
-                # in order, without holding a worker thread that the page's own routes need.
-                transcript = await anyio.to_thread.run_sync(
-                    self._transcribe, path, spec, options.speakers, limiter=self._api_turn
-                )
+                # in order, without holding a worker thread that the page's own routes need. A request whose
+                # client hangs up before its turn is dropped.
+                async with client_watch(request) as gone:
+                    transcript = await anyio.to_thread.run_sync(
+                        self._transcribe, path, spec, options.speakers, gone, limiter=self._api_turn
+                    )
         finally:
             await form.close()
         if options.stream:
@@ -448,18 +490,25 @@ class TranscriptionApi:
         except ClientDisconnect:
             raise ApiError(400, "The upload stopped before the end of the form.", code="incomplete_form") from None
 
-    def _transcribe(self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None) -> Transcript:
-        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified."""
-        with self.jobs.job(files=1, model=spec.key, via="api"):
-            try:
-                return transcribe_file(path, spec.key, store=self.store, policy=self.settings.long_audio,
-                                       speakers=speakers)
-            except AppError as exc:
-                raise _error_for(exc) from exc
-            except Exception as exc:
-                log.exception("Transcribing %s through the API failed", path.name)
-                raise ApiError(500, f"Unexpected error while transcribing '{path.name}'. The details are in the "
-                               "server log; please report them.", code="internal_error") from exc
+    def _transcribe(
+        self, path: Path, spec: ModelSpec, speakers: SpeakerOptions | None = None, gone: threading.Event | None = None
+    ) -> Transcript:
+        """Transcribe ``path`` in the server's job line (runs in a worker thread), with ``speakers`` identified;
+        not at all once ``gone`` is set (the client hung up)."""
+        try:
+            with self.jobs.job(files=1, model=spec.key, via="api", gone=gone.is_set if gone else None):
+                try:
+                    return transcribe_file(path, spec.key, store=self.store, policy=self.settings.long_audio,
+                                           speakers=speakers)
+                except AppError as exc:
+                    raise _error_for(exc) from exc
+                except Exception as exc:
+                    log.exception("Transcribing %s through the API failed", path.name)
+                    raise ApiError(500, f"Unexpected error while transcribing '{path.name}'. The details are in "
+                                   "the server log; please report them.", code="internal_error") from exc
+        except ClientGone:
+            raise ApiError(499, "The client closed the request before its turn: nothing was transcribed.",
+                           code="client_closed_request") from None
 
 
 async def _unknown_route(request: Request) -> Response:
@@ -474,18 +523,31 @@ def _error_handler(request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-def install(app: FastAPI, settings: Settings, store: ModelStore, jobs: JobQueue) -> TranscriptionApi:
-    """Add the /v1 routes and their error handler to ``app``."""
-    api = TranscriptionApi(settings, store, jobs)
+def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """Whatever else went wrong: an OpenAI-shaped 500 on /v1 (the traceback goes to the server log), Starlette's
+    plain one elsewhere."""
+    if request.url.path == API_PREFIX or request.url.path.startswith(API_PREFIX + "/"):
+        return openai_error(500, "Unexpected error while handling the request. The details are in the server log; "
+                            "please report them.", code="internal_error")
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+def install(
+    app: FastAPI, settings: Settings, store: ModelStore, jobs: JobQueue, upload_root: Path | None = None
+) -> TranscriptionApi:
+    """Add the /v1 routes and their error handler to ``app``; uploads are kept under ``upload_root`` for the length
+    of their request."""
+    api = TranscriptionApi(settings, store, jobs, upload_root)
     router = APIRouter(prefix=API_PREFIX, include_in_schema=False)
     routes: list[tuple[str, Callable[..., Awaitable[Response]], list[str]]] = [
         ("/audio/transcriptions", api.transcriptions, ["POST"]),
         ("/models", api.list_models, ["GET"]),
         ("/models/{model}", api.get_model, ["GET"]),
-        ("/{path:path}", _unknown_route, ["GET", "POST", "PUT", "PATCH", "DELETE"]),  # last: OpenAI-shaped 404
+        ("/{path:path}", _unknown_route, ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),  # last: 404
     ]
     for path, endpoint, methods in routes:
         router.add_api_route(path, endpoint, methods=methods)
     app.include_router(router)
     app.add_exception_handler(ApiError, _error_handler)
+    app.add_exception_handler(Exception, _unexpected_error)
     return api

@@ -32,8 +32,8 @@ from ..errors import AppError, AskError, ContextTooLongError, GpuOutOfMemoryErro
 from ..models.files import models_dir_option
 from ..models.registry import MODELS, ModelSpec, llm_specs
 from ..models.store import ModelStore
-from .jobs import JobQueue
-from .openai_api import API_PREFIX, ApiError
+from .jobs import ClientGone, JobQueue
+from .openai_api import API_PREFIX, ApiError, client_watch
 
 log = logging.getLogger("transcribe.api")
 
@@ -75,7 +75,7 @@ def read_turns(messages: Any) -> list[ChatTurn]:
     turns = []
     for i, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise _fail(f"messages[{i}].role must be one of {', '.join(ROLES)}, not {role!r}.", f"messages[{i}].role",
                         "unsupported_value" if isinstance(role, str) else "invalid_value")
         turns.append(ChatTurn(ROLES[role], _content(message, i)))
@@ -99,13 +99,15 @@ def _check_options(body: dict[str, Any]) -> None:
     for name, what in UNSUPPORTED.items():
         if body.get(name):
             raise _fail(f"This model does not do {what}.", name, "unsupported_value")
-    if body.get("n", 1) != 1:
+    if body.get("n") not in (None, 1) or isinstance(body.get("n"), bool):  # null: OpenAI's default, 1
         raise _fail("'n' must be 1: the model gives one answer.", "n", "unsupported_value")
     temperature = body.get("temperature")
     if temperature is not None and (not isinstance(temperature, int | float) or not 0 <= temperature <= 2):
         raise _fail("'temperature' must be a number from 0 to 2.", "temperature")
-    if not isinstance(body.get("stream", False), bool):
+    if not isinstance(body.get("stream", False), bool | None):
         raise _fail("'stream' must be true or false.", "stream")
+    if not isinstance(body.get("stream_options"), dict | None):
+        raise _fail("'stream_options' must be an object such as {\"include_usage\": true}.", "stream_options")
 
 
 def _error_for(exc: AppError) -> ApiError:
@@ -127,9 +129,12 @@ class ChatApi:
         self.settings, self.store, self.jobs = settings, store, jobs
 
     def resolve_model(self, name: Any) -> ModelSpec:
-        """The model whose LLM answers a request naming ``name``; 404 unknown, 400 a transcription model, 503 not
-        installed."""
+        """The model whose LLM answers a request naming ``name``; 404 unknown, 400 a transcription model or not a
+        name, 503 not installed."""
         chat_names = [spec.llm_name for spec in llm_specs()]
+        if not isinstance(name, str):
+            raise _fail(f"'model' must be a model's name (a string): {', '.join(repr(n) for n in chat_names)}.",
+                        "model")
         spec = next((s for s in llm_specs() if s.llm_name == name), None)
         if spec is None:
             if name in MODELS:
@@ -158,21 +163,22 @@ class ChatApi:
         spec = self.resolve_model(body.get("model"))
         turns = read_turns(body.get("messages"))
         _check_options(body)
-        stream = body.get("stream", False)
+        stream = bool(body.get("stream"))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage")) if stream else False
         run = ask.chat(turns, spec, store=self.store, max_tokens=_max_tokens(body), hold=lambda on_wait: self.jobs.job(
-            files=0, model=spec.llm_name, via="api", on_wait=on_wait))
+            files=0, model=spec.llm_name, via="api", on_wait=on_wait, gone=run.cancelled.is_set))
         events = aiter(run)
         reply = Reply(spec.llm_name)
         try:
-            first = await self._first_delta(events)  # an error before the answer starts gets its own status
-            if not stream:
-                async for event in _rest(events, first):
-                    reply.take(event)
-                return JSONResponse(reply.completion())
+            async with client_watch(request, on_gone=run.cancel):  # a client gone before the answer: stop the job
+                first = await self._first_delta(events)  # an error before the answer starts gets its own status
+                if not stream:
+                    async for event in _rest(events, first):
+                        reply.take(event)
+                    return JSONResponse(reply.completion())
         finally:
             if not stream:
-                run.cancel()  # done already, unless the request itself was cancelled
+                run.cancel()  # done already, unless the client went away
 
         async def chunks() -> AsyncIterator[str]:
             try:
@@ -196,6 +202,8 @@ class ChatApi:
             body = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise _fail(f"The body is not JSON: {exc}.", code="invalid_json") from None
+        except RecursionError:
+            raise _fail("The body is nested too deeply to be a chat request.", code="invalid_json") from None
         if not isinstance(body, dict):
             raise _fail("The body must be a JSON object.", code="invalid_json")
         return body
@@ -208,6 +216,9 @@ class ChatApi:
                     return event
         except AppError as exc:
             raise _error_for(exc) from exc
+        except ClientGone:
+            raise ApiError(499, "The client closed the request before its turn: nothing was run.",
+                           code="client_closed_request") from None
         except Exception as exc:
             log.exception("A chat completion failed")
             raise ApiError(500, "Unexpected error while answering. The details are in the server log; please report "

@@ -15,16 +15,18 @@ import atexit
 import datetime as dt
 import html
 import logging
+import os
 import shutil
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from ..backends import get_backend
 from ..batch import FileResult, Outcome, no_speech_message, transcribe_files
@@ -36,9 +38,10 @@ from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
 from ..types import ModelState
-from . import live, speakers
+from . import live, speakers, subtitles_panel
 from .ask_panel import build_ask_panel
-from .jobs import JobQueue
+from .jobs import ClientGone, JobQueue
+from .workspace import is_file_within
 
 log = logging.getLogger("transcribe.ui")
 
@@ -400,6 +403,16 @@ def recording_name(path: Path) -> str:
 
 TO_RESULTS = "[↓ Go to the transcript, speakers and downloads](#results)"  # far below the button on a phone
 NO_AUDIO = "No audio: add an audio file or record with the microphone, then press Transcribe."
+FOREIGN_PATH = ("Refused: only files uploaded to this server (or recorded on this page) are transcribed. Upload the "
+                "file instead of naming a path.")
+InputCheck = Callable[[str | os.PathLike], bool]
+
+
+def uploaded_here(*own: Path) -> InputCheck:
+    """The check that a path is a file in Gradio's upload folder (as it is now) or in one of the ``own`` folders,
+    after following links; for a page built without a server's ``workspace``."""
+    roots = [Path(get_upload_folder()), *own]
+    return lambda path: is_file_within(path, roots)
 
 
 def refuse_without_audio(files: list[str] | None, recording: str | None) -> str:
@@ -421,7 +434,8 @@ def refuse_without_audio(files: list[str] | None, recording: str | None) -> str:
 class TranscribeHandler:
     """Runs one transcription request; the models folder and the exports folder are fixed at start.
 
-    ``jobs`` is the server's one-job-at-a-time line, shared with the API (default: a line of its own).
+    ``jobs`` is the server's one-job-at-a-time line, shared with the API (default: a line of its own). ``inputs``
+    says whether a path a client sent may be read (default: ``uploaded_here``).
     """
 
     def __init__(
@@ -431,10 +445,13 @@ class TranscribeHandler:
         keep_exports_s: float = DELETE_CACHE[1],
         policy: LongAudioPolicy | None = None,
         jobs: JobQueue | None = None,
+        inputs: InputCheck | None = None,
     ):
         self.store = store
         self.policy = policy
         self.exports_root = exports_root
+        self.is_input = inputs or uploaded_here(exports_root)
+        self.blocks: gr.Blocks | None = None  # the page, once built: its queue knows which pages have gone
         self.keep_exports_s = keep_exports_s
         self.jobs = jobs or JobQueue()
         self._finished: dict[str, float] = {}  # request tokens whose job has ended (for follow_status)
@@ -451,8 +468,9 @@ class TranscribeHandler:
         token: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's way of asking for a progress bar)
     ) -> tuple[str, dict, list[str], list[list], str]:
-        """Transcribe the uploaded files and the recording; returns text, segments, downloads, stats, messages."""
-        return self.transcribe(files, recording, model_key, identify_speakers, speaker_count, token, progress)[:5]
+        """Transcribe files the app itself holds (a live recording; no upload check): returns text, segments,
+        downloads, stats, messages."""
+        return self._in_line(files, recording, model_key, identify_speakers, speaker_count, token, progress)[:5]
 
     def transcribe(
         self,
@@ -463,20 +481,40 @@ class TranscribeHandler:
         speaker_count: str = "auto",
         token: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
+        request: gr.Request = None,  # type: ignore[assignment]  (Gradio passes it)
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
-        """What ``__call__`` returns, and the results themselves (the page keeps them to rename speakers).
+        """The page's Transcribe (and its API's ``/transcribe``): what ``__call__`` returns, and the results
+        themselves (the page keeps them to rename speakers). Only files uploaded to this server are read.
 
-        Runs when the server's job line (``jobs``) gives it its turn, which logs the job's start and end.
-        ``token`` (from ``refuse_without_audio``) is marked finished at the end.
+        Runs when the server's job line (``jobs``) gives it its turn, which logs the job's start and end; a
+        request whose page has gone by then is dropped. ``token`` (from ``refuse_without_audio``) is marked
+        finished at the end.
         """
+        self.refuse_foreign_paths([*(files or []), *([recording] if recording else [])])
+        return self._in_line(files, recording, model_key, identify_speakers, speaker_count, token, progress, request)
+
+    def _in_line(
+        self,
+        files: list[str] | None,
+        recording: str | None,
+        model_key: str,
+        identify_speakers: bool,
+        speaker_count: str,
+        token: str | None,
+        progress: gr.Progress,
+        request: gr.Request | None = None,
+    ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:
         count = len(files or []) + bool(recording)
 
         def waiting() -> None:
             progress(0.0, desc="Waiting for the transcription before this one…")
 
         try:
-            with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting):
+            with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting, gone=self._gone(request)):
                 return self._run(files, recording, model_key, progress, identify_speakers, speaker_count, token)
+        except ClientGone:
+            raise gr.Error("The page went away before its turn: nothing was transcribed.", visible=False,
+                           print_exception=False) from None
         finally:
             if token is not None:
                 ended = time.monotonic()
@@ -502,6 +540,27 @@ class TranscribeHandler:
         """Raise ``CancelledError`` in the run's own thread (not in a progress ticker's) once it is cancelled."""
         if token is not None and token in self._cancelled and threading.current_thread() is worker:
             raise CancelledError("Cancelled: you stopped the run before this file was finished.")
+
+    def _gone(self, request: gr.Request | None) -> Callable[[], bool] | None:
+        """Whether the page that sent ``request`` has gone (Gradio marks its running event dead when the page's
+        connection closes), as a check for the job line; None when that cannot be known."""
+        queue = getattr(self.blocks, "_queue", None)
+        session = getattr(request, "session_hash", None)
+        if queue is None or not session:
+            return None
+
+        def gone() -> bool:
+            running = [event for events in list(queue.active_jobs) if events for event in list(events)]
+            return any(event.session_hash == session and not event.alive for event in running)
+
+        return gone
+
+    def refuse_foreign_paths(self, paths: list[str]) -> None:
+        """Stop a request naming a file that was not uploaded to this server (or recorded by it), before anything
+        reads it; the error names no path."""
+        if any(not isinstance(p, str | Path) or not self.is_input(p) for p in paths):
+            log.warning("Refused a page request naming a file that was not uploaded to this server")
+            raise gr.Error(FOREIGN_PATH, title="Not an upload", print_exception=False)
 
     def finished(self, token: str) -> bool:
         """Whether the job of the request ``token`` has ended."""
@@ -680,8 +739,8 @@ def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
         headers=SEGMENT_HEADERS, datatype=["str", "str", "str", "str", "str"], label="Segments",
         interactive=False, wrap=True, max_height=400, column_widths=SEGMENT_WIDTHS, elem_id="segments",
     )
-    downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV; RTTM with "
-                        "speakers)",
+    downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV, DOCX, "
+                        "Markdown; RTTM with speakers)",
                         file_count="multiple", interactive=False, elem_id="downloads")  # every file in sight
     stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, wrap=True,
                          column_widths=["24%", "18%", "16%", "20%", "22%"], elem_id="stats")
@@ -699,7 +758,8 @@ def build_accordions(models_dir: Path, policy: LongAudioPolicy, precision: Preci
 
 
 def build_app(
-    settings: Settings, store: ModelStore, exports_root: Path | None = None, jobs: JobQueue | None = None
+    settings: Settings, store: ModelStore, exports_root: Path | None = None, jobs: JobQueue | None = None,
+    inputs: InputCheck | None = None,
 ) -> gr.Blocks:
     """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time; with
     ``jobs``, one at a time together with whatever else shares that line, such as the API).
@@ -712,13 +772,15 @@ def build_app(
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
-    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs)
+    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs, inputs)
+    reshaper = subtitles_panel.Reshaper(handler._new_exports_dir, handler.downloads)
     speaker_handlers = speakers.SpeakerHandlers(
         handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
     )
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
+        handler.blocks = demo
         gr.Markdown(header_md(models_dir), elem_id="app-header")
         if notice := device_notice_md(store):
             gr.Markdown(notice, elem_id="device-notice")
@@ -726,6 +788,7 @@ def build_app(
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 inputs = build_inputs(store, settings.default_model)
+                subtitle_controls = subtitles_panel.build_controls()
                 messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")
                 status = gr.Markdown(status_md(store), elem_id="model-status")
             with gr.Column(scale=3, min_width=320, elem_id="results"):
@@ -763,9 +826,14 @@ def build_app(
             outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
             queue=False, show_progress="hidden",
         ).then(
+            reshaper.after_run, inputs=[speaker_view.state, speaker_view.names, *subtitle_controls.inputs],
+            outputs=downloads,
+            api_visibility="private", show_progress="hidden",
+        ).then(
             lambda: (gr.update(interactive=True), gr.update(visible=False, value="Cancel", interactive=True)),
             outputs=[button, inputs.cancel], queue=False, show_progress="hidden", api_visibility="private",
         )  # fmt: skip
+        subtitles_panel.wire(subtitle_controls, speaker_view.state, speaker_view.names, downloads, reshaper)
         speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
