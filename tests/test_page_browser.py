@@ -184,7 +184,7 @@ def _files_speakers_and_renaming(page: Page, audio: dict[str, Path]) -> None:
     page.locator("#transcribe-button").click()
     expect(page.locator("#stats")).to_contain_text("✓ done", timeout=180_000)
     expect(page.locator("#speaker-timeline g.lane")).to_have_count(2, timeout=30_000)
-    expect(page.locator("#downloads td.filename")).to_have_count(7)  # the ZIP, TXT, SRT, VTT, JSON, CSV, RTTM
+    expect(page.locator("#downloads td.filename")).to_have_count(9)  # ZIP, TXT, SRT, VTT, JSON, CSV, DOCX, MD, RTTM
     assert not scrolled_away(page, "#downloads")  # every download in sight, none in a small scrolling list
     expect(page.locator("#messages a[href='#results']")).to_be_visible()  # a way to jump to the results
     last_tick_inside = page.evaluate("""() => { const svg = document.querySelector('#speaker-timeline svg');
