@@ -788,8 +788,8 @@ def build_app(
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 inputs = build_inputs(store, settings.default_model)
+                messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")  # right below the button
                 subtitle_controls = subtitles_panel.build_controls()
-                messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")
                 status = gr.Markdown(status_md(store), elem_id="model-status")
             with gr.Column(scale=3, min_width=320, elem_id="results"):
                 speaker_view = speakers.build_view()  # the speaker timeline, above the transcript
