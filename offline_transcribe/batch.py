@@ -13,15 +13,15 @@ from __future__ import annotations
 import enum
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import LongAudioPolicy
 from .diarize import SpeakerOptions
-from .errors import AppError, FileMissingError, LocalModelError, UnexpectedError
+from .errors import AppError, CancelledError, FileMissingError, LocalModelError, UnexpectedError
 from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, ExportOptions, safe_stem, write_exports
-from .models.registry import MODELS
+from .models.registry import transcription_models
 from .models.store import ModelStore
 from .transcribe import transcribe_file
 from .types import Progress, Transcript
@@ -69,9 +69,11 @@ class FileResult:
         return self.error or ""
 
 
-def no_speech_message(name: str, transcript: Transcript) -> str:
-    """No speech recognised in a file: what the model heard (nothing), why that may be, and what to try."""
-    others = [spec for key, spec in MODELS.items() if key != transcript.model]
+def no_speech_message(name: str, transcript: Transcript, installed: Collection[str] | None = None) -> str:
+    """No speech recognised in a file: what the model heard (nothing), why that may be, and what to try (the other
+    transcription models, only the ``installed`` ones when that is given)."""
+    others = [spec for key, spec in transcription_models().items()
+              if key != transcript.model and (installed is None or key in installed)]  # fmt: skip
     languages = [spec.display_name for spec in others if len(spec.languages) > 1]
     lines = [
         f"No speech recognised in '{name}' ({transcript.audio_duration:.1f} s of audio with {transcript.model_name}); "
@@ -157,11 +159,19 @@ def transcribe_files(
 
         if on_start is not None:
             on_start(i, res)
-        report(0.0, "starting")
         try:
+            report(0.0, "starting")
             res.transcript = _transcribe_one(res, model_key, store, report, policy, speakers, vocabulary)
             if res.outcome is Outcome.DONE:
                 res.outputs = _write_outputs(res, out_dir, stems[i], formats, export_options)
+        except CancelledError as exc:  # stopped by the person: what is finished stays, the rest is not started
+            res.error, res.transcript = str(exc), None
+            for later in results[i + 1 :]:
+                later.error = "Not transcribed: the run was cancelled."
+            for finished in results[i:]:
+                if on_done is not None:
+                    on_done(finished)
+            break
         except LocalModelError as exc:  # the model itself: every other file would fail the same way
             res.error = str(exc)
             for later in results[i + 1 :]:

@@ -88,6 +88,10 @@ class UnexpectedError(AppError):
     """A bug or an environment failure (logged with its traceback), reported to the user in one sentence."""
 
 
+class CancelledError(AppError):
+    """The person stopped the run: raised at the next window or file, what was finished is kept."""
+
+
 class LiveUnavailableError(AppError):
     """Live transcription cannot run: the model cannot stream, or live transcription is busy elsewhere."""
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .backends.windows import clock
 from .types import Progress
 
 TICK_S = 1.0  # how often the estimate moves the bar while a single call runs
+MEASURED_SHARE = 0.05  # without an expected duration, the work's own reports give one from this share on
 OVERRUN_SHARE = 0.95  # work running past its estimate is taken as 95 % done, so the bar slows instead of stopping
 
 
@@ -47,6 +48,7 @@ class Estimate:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._left: tuple[float, float] | None = None  # the time left last shown, and when (elapsed)
 
     @property
     def elapsed(self) -> float:
@@ -58,7 +60,8 @@ class Estimate:
         with self._lock:
             self.real = max(self.real, min(fraction, self.hi))
             self.message = message
-            if self.expected_s is not None and (done := (self.real - self.lo) / (self.hi - self.lo)) > 0.01:
+            done = (self.real - self.lo) / (self.hi - self.lo) if self.hi > self.lo else 0.0
+            if done > 0.01 and (self.expected_s is not None or done >= MEASURED_SHARE):
                 self.expected_s = self.elapsed / done  # the speed the work has really shown so far
         self._emit()
 
@@ -87,6 +90,10 @@ class Estimate:
                     self.expected_s = elapsed / OVERRUN_SHARE
                 by_time = self.lo + (self.hi - self.lo) * elapsed / self.expected_s
                 self.shown = min(max(self.shown, self.real, by_time), self.hi)
-                left = time_left(self.expected_s - elapsed)
+                seconds_left = self.expected_s - elapsed
+                if self._left is not None:  # smoothed: never up by more than the time that has passed
+                    seconds_left = min(seconds_left, self._left[0] + (elapsed - self._left[1]))
+                self._left = (seconds_left, elapsed)
+                left = time_left(seconds_left)
                 text = f"{self.message} · {left}" if self.message else left
             self.sink(self.shown, text)

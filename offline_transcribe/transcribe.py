@@ -122,8 +122,9 @@ def transcribe_audio(
             notes.append(f"Model loaded in {load_seconds:.1f} s (first use).")
             started += load_seconds
         with store.use(model) as loaded:
-            guess = backend.speed_guess.get(loaded.device.split(":")[0], min(backend.speed_guess.values()))
-            expected_s = duration / (loaded.speed or guess)  # speed: audio seconds per second
+            # Speed (audio seconds per second) measured on this machine; none yet: no time left is shown until the
+            # work's own reports measure it (``Estimate``), since a guess can be wrong by a factor of ten.
+            expected_s = duration / loaded.speed if loaded.speed else None
             with (
                 gpu_memory_watch(loaded.device) as peak,
                 Estimate(progress, first + 0.03, 0.95, expected_s) as run,

@@ -194,7 +194,7 @@ def test_the_page_s_answer_has_the_timed_transcript_behind_it_and_never_the_thin
                           ["meeting.wav", "1:05.2", "1:11.0", "Ben", "we open the north door on friday"],
                           ["meeting.wav", "1:02:05", "1:02:11", "Ana", "please send the budget"]],
                          columns=["File", "Start", "End", "Speaker", "Text"])
-    shown = list(AskPanel(ask_store, JobQueue())("action-items", table))
+    shown = list(AskPanel(ask_store, JobQueue()).answer("action-items", table))
     assert all(SCRIPTED_THINKING.strip() not in md and "<think>" not in md for md in shown), shown
     assert any(SCRIPTED_ANSWER in md for md in shown[:-1])  # it streamed in before the end
     final = shown[-1]
@@ -287,7 +287,7 @@ def test_without_canary_the_panel_says_how_to_install_it_and_the_page_works(para
     assert "not installed" in intro and f"--only canary --models-dir {parakeet_only}" in intro
     assert not by_id["ask-summary"].interactive and not by_id["ask-question"].interactive
     table = pd.DataFrame([["a.wav", "0:01.0", "0:02.0", "hello"]], columns=page.SEGMENT_HEADERS)
-    (said,) = AskPanel(store, JobQueue())("summary", table)
+    (said,) = AskPanel(store, JobQueue()).answer("summary", table)
     assert "setup_local_models.py --only canary" in said
     text, rows, downloads, stats, messages = page.TranscribeHandler(store, tmp_path)([str(speech)], None, "parakeet")
     assert text.split() == SPOKEN_WORDS and stats[0][1] == "✓ done"

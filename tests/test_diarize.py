@@ -237,8 +237,10 @@ def test_renaming_reaches_text_segments_words_turns_and_every_export(tmp_path):
         assert ("Alice_Smith" if fmt == "rttm" else "Alice Smith") in content, fmt
         assert "Speaker 1" not in content and "Speaker_1" not in content, fmt
     assert [c.voice for c in webvtt.read(str(files["vtt"]))] == ["Alice Smith", "Speaker 2", "Alice Smith"]
-    same = rename_speakers(diarized(), {"Speaker 1": "Bo", "Speaker 2": "Bo"})
-    assert same.speakers == ["Bo", "Bo (2)"]  # two people are never merged by a name
+    same = rename_speakers(diarized(), {"Speaker 1": "Bo", "Speaker 2": "Bo"})  # one person split in two, merged
+    assert same.speakers == ["Bo"] and {w.speaker for w in same.words} == {"Bo"}
+    assert [t.speaker for t in same.speaker_turns] == ["Bo", "Bo", "Bo"] and "Speaker" not in same.text
+    assert "Bo (2)" not in write_exports(same, tmp_path / "merged", "talk")["json"].read_text()
 
 
 # ---------------------------------------------------------------------------------------------------------------

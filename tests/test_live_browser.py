@@ -91,6 +91,7 @@ def open_page(browser, app) -> tuple:
     assert login.ok, login.status  # the session cookie is the context's from now on
     page = context.new_page()
     page.goto(app.url)
+    page.get_by_role("tab", name="Live").click()  # the page's inputs are tabs: Files, Record, Live
     expect(page.locator("#live-record")).to_be_visible(timeout=60_000)
     return context, page
 
@@ -130,7 +131,7 @@ def _words_then_final_transcript(mic, live_app, tmp_path, page) -> None:
     expect(committed).to_contain_text(A_WORD, timeout=FIRST_WORDS_MS)
     print(f"first words {time.monotonic() - pressed:.2f} s after Record")  # reported by the 20-run check
     expect(page.locator("#live-stop")).to_be_visible()  # still recording: the microphone plays on
-    expect(page.locator("#live-status")).to_contain_text("Live with Parakeet-TDT-0.6B-v2 on CPU (chunk 1.6 s")
+    expect(page.locator("#live-status")).to_contain_text("Live with Parakeet-TDT-0.6B-v2 on CPU: words turn final")
     heard = committed.inner_text().split()
     assert heard and set(heard) <= set(ss.VOCAB), heard
     save_screenshot(page, tmp_path / "live_page_speaking.png")

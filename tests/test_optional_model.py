@@ -120,8 +120,8 @@ def test_damaged_it_is_named_by_verify_and_by_the_page(v3_models_dir, tmp_path, 
     store = ModelStore(models_dir)
     assert store.validate() == models_dir  # the required models are fine: the app still starts
     assert f"**{V3.display_name}** (`{V3.local_name}`): not installed" in page.status_md(store)
-    assert dict(page.model_choices(store))  # the selector still lists it
-    assert any("(not installed)" in label for label, key in page.model_choices(store) if key == "parakeet-v3")
+    assert "parakeet-v3" not in dict(page.model_choices(store)).values()  # it cannot be chosen…
+    assert "--only parakeet-v3" in page.missing_models_html(store)  # …it is shown disabled, with its setup command
     handler = page.TranscribeHandler(store, tmp_path / "exports")
     _, _, downloads, _, messages = handler([str(speech)], None, "parakeet-v3", progress=lambda *a, **k: None)
     assert messages.startswith(f"✗ {V3.display_name} is not available")

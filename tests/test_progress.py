@@ -59,3 +59,32 @@ def test_time_left_reads_as_people_say_it():
     assert time_left(42) == "about 42 s left"
     assert time_left(125) == "about 2:05 left"
     assert time_left(3725) == "about 1:02:05 left"
+
+
+class Clock:
+    """A clock that moves only when told (for ``time.monotonic`` in ``progress``)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_number_before_a_measurement_then_a_smoothed_time_left(monkeypatch):
+    """Without a measured speed the message gives no time left (a guess was off by a factor of ten on a CPU);
+    the work's own reports measure it; later the time left never goes up by more than the time that passed."""
+    import offline_transcribe.progress as progress
+
+    clock = Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    sink = Sink()
+    with Estimate(sink, 0.0, 1.0, expected_s=None, tick_s=3600) as run:
+        run(0.0, "Transcribing 0:00–0:10")
+        clock.now += 1
+        run(0.1, "Transcribing 0:10–0:20")  # 10 % in 1 s: about 9 s left
+        clock.now += 1
+        run(0.12, "Transcribing 0:20–0:30")  # slower: 16.7 s would be left, shown 9 + 1 s at most
+    assert "left" not in sink.shown[0][1] and "0:0" in sink.shown[0][1]  # the time spent instead
+    assert sink.shown[1][1].endswith("about 9 s left"), sink.shown
+    assert sink.shown[2][1].endswith("about 10 s left"), sink.shown

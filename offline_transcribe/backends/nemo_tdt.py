@@ -38,6 +38,8 @@ CPU_STREAM_CONTEXT = StreamContext(chunk_s=4.8, left_s=3.2, right_s=1.6)
 GPU_STREAM_CONTEXT = StreamContext(chunk_s=0.48, left_s=10.0, right_s=1.2)
 
 
+ENCODER_FRAME_S = 0.08  # one FastConformer encoder frame (10 ms features, subsampled 8 times)
+
 class NemoTdtBackend:
     """Parakeet-TDT: a FastConformer encoder and a TDT decoder, with word and segment timestamps."""
 
@@ -73,7 +75,9 @@ class NemoTdtBackend:
         windows = plan_windows(duration, policy) if duration > policy.window_above_s else [(0.0, duration)]
         local = duration > policy.local_attention_above_s
         if local:
-            notes.append(f"Long audio: local attention {list(policy.local_attention_context)}.")
+            seconds = max(policy.local_attention_context) * ENCODER_FRAME_S
+            notes.append(f"Long file: each moment was transcribed from the {seconds:.0f} s of sound around it "
+                         "(local attention), so that the whole file fits in memory.")
         if len(windows) > 1:
             notes.append(f"Long audio: {len(windows)} windows of {clock(policy.window_s)}, stitched at silences.")
         results: list[tuple[float, float, list[Word]]] = []

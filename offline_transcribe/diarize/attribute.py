@@ -125,19 +125,9 @@ def _all_to(seg: Segment, speaker: str) -> Segment:
 
 
 def clean_names(speakers: Sequence[str], names: Mapping[str, str]) -> dict[str, str]:
-    """The renaming to apply: blank names keep the label, names are stripped and made one line; two speakers
-    given the same name stay apart (``Alice``, ``Alice (2)``)."""
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for label in speakers:
-        name = " ".join(str(names.get(label) or "").split()) or label
-        unique, n = name, 1
-        while unique in taken:
-            n += 1
-            unique = f"{name} ({n})"
-        taken.add(unique)
-        out[label] = unique
-    return out
+    """The renaming to apply: blank names keep the label, names are stripped and made one line. Two speakers given
+    the same name become one (that is how a person the model split in two is put together again)."""
+    return {label: " ".join(str(names.get(label) or "").split()) or label for label in speakers}
 
 
 def rename_speakers(t: Transcript, names: Mapping[str, str]) -> Transcript:
@@ -160,7 +150,7 @@ def rename_speakers(t: Transcript, names: Mapping[str, str]) -> Transcript:
         t,
         segments=segments,
         text=paragraph_text(segments),
-        speakers=[mapping[s] for s in t.speakers],
+        speakers=list(dict.fromkeys(mapping[s] for s in t.speakers)),  # a name given twice is one speaker
         speaker_turns=[dataclasses.replace(u, speaker=mapping.get(u.speaker, u.speaker)) for u in t.speaker_turns],
         notes=list(t.notes),
     )

@@ -54,7 +54,8 @@ def build_server(settings: Settings, store: ModelStore, workspace: Workspace | N
     live.install(app, jobs, settings.default_model)  # the page's Live socket, /live/ws
     openai_chat.install(app, settings, store, jobs)  # before the transcription API, whose last route takes all /v1
     openai_api.install(app, settings, store, jobs, workspace.api_uploads)  # before the page's mount at "/"
-    demo = page.build_app(settings, store, exports_root=workspace.exports, jobs=jobs, inputs=workspace.is_input)
+    demo = page.build_app(settings, store, exports_root=workspace.exports, jobs=jobs,
+                          input_check=workspace.is_input)
     gr.mount_gradio_app(
         app,
         demo,

@@ -99,7 +99,7 @@ class AskPanel:
             return False
         return True
 
-    def __call__(self, question: str, table: Any) -> Iterator[str]:
+    def answer(self, question: str, table: Any) -> Iterator[str]:
         """The answer to ``question`` (a preset's key or any question) about the table's transcript, as it grows."""
         items = transcript_from_table(table)
         asked = ask.question_text(question or "")
@@ -134,15 +134,28 @@ class AskPanel:
 def _final_md(answer: ask.Answer, items: list[ask.TimedText]) -> str:
     sources = list(dict.fromkeys(item.source for item in items if item.source))
     about = f" about {', '.join(sources)}" if sources else ""
-    lines = [answer.text or "*(no answer)*", "", "---",
+    note = answer.note
+    if answer.text.strip():
+        body = answer.text
+    elif answer.finish_reason == "length":  # all of its room went on thinking: say that, not "(no answer)"
+        body = NO_ROOM_LEFT
+        note = note.replace("The answer stopped at its length limit.", "").strip()
+    else:
+        body = "*The model gave no answer. Try asking in other words.*"
+    lines = [body, "", "---",
              f"*Answered{about} by {answer.model}'s own LLM ({answer.llm}), offline, in {answer.seconds:.1f} s.*"]
-    if answer.note:
-        lines.append(f"*{answer.note}*")
+    if note:
+        lines.append(f"*{note}*")
     return "\n".join(lines)
 
 
-def build_ask_panel(store: ModelStore, jobs: JobQueue, segments: gr.Dataframe) -> AskPanel:
-    """The panel (where it is called in the page's layout), asking about the transcript in ``segments``.
+NO_ROOM_LEFT = ("*The model reached its length limit while it was still thinking, before it wrote an answer. Ask a "
+                "narrower question (one topic, or one part of the recording).*")
+
+
+def build_ask_panel(store: ModelStore, jobs: JobQueue, segments: gr.Dataframe) -> gr.Markdown:
+    """The panel (where it is called in the page's layout), asking about the transcript in ``segments``; returns
+    where the answer shows (the page empties it when a new transcription starts).
 
     API: ``/ask`` (question, segments table → the answer's Markdown, streamed).
     """
@@ -151,8 +164,9 @@ def build_ask_panel(store: ModelStore, jobs: JobQueue, segments: gr.Dataframe) -
     with gr.Group(elem_id="ask-panel"):
         gr.Markdown(panel.intro_md(), elem_id="ask-intro", padding=True)
         with gr.Row():
-            buttons = [gr.Button(p.label, size="sm", interactive=usable, elem_id=f"ask-{p.key}") for p in ask.PRESETS]
-        with gr.Row(equal_height=True):
+            buttons = [gr.Button(p.label, size="sm", variant="secondary", interactive=usable, elem_id=f"ask-{p.key}")
+                       for p in ask.PRESETS]
+        with gr.Row(equal_height=True, elem_id="ask-question-row"):
             question = gr.Textbox(show_label=False, placeholder="Ask anything about the transcript, e.g. What did they "
                                   "decide about the budget?", scale=1, interactive=usable, elem_id="ask-question")
             send = gr.Button("Ask", scale=0, min_width=72, interactive=usable, elem_id="ask-button")
@@ -161,14 +175,15 @@ def build_ask_panel(store: ModelStore, jobs: JobQueue, segments: gr.Dataframe) -
     queued = dict(outputs=answer, concurrency_id="ask", concurrency_limit=1, show_progress="hidden")
     events = [button.click(_preset_handler(panel, preset.key), inputs=segments, api_visibility="private", **queued)
               for preset, button in zip(ask.PRESETS, buttons, strict=True)]
-    events.append(send.click(panel, inputs=[question, segments], api_name="ask", **queued))
-    events.append(question.submit(panel, inputs=[question, segments], api_visibility="private", **queued))
+    # The bound method, not the panel itself: Gradio streams only what ``inspect`` sees as a generator function.
+    events.append(send.click(panel.answer, inputs=[question, segments], api_name="ask", **queued))
+    events.append(question.submit(panel.answer, inputs=[question, segments], api_visibility="private", **queued))
     stop.click(None, cancels=events, api_visibility="private")  # closes the answer's generator: the model stops
-    return panel
+    return answer
 
 
 def _preset_handler(panel: AskPanel, key: str) -> Callable[[Any], Iterator[str]]:
     def answer(table: Any) -> Iterator[str]:
-        yield from panel(key, table)
+        yield from panel.answer(key, table)
 
     return answer

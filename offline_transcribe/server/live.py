@@ -19,8 +19,10 @@ over. Every use of the model by a live session (its load, each step) takes its t
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
+import re
 import secrets
 import shutil
 import tempfile
@@ -70,7 +72,7 @@ class LiveMode:
     ):  # fmt: skip
         self.store, self.options, self.root, self.jobs = store, options, root, jobs
         self.vocabulary = vocabulary  # each tab's Vocabulary and Replacements boxes, for the final pass
-        self._recordings: dict[str, Path] = {}
+        self._recordings: dict[str, tuple[Path, str]] = {}
         self._lock = threading.Lock()
         _MODES[jobs] = self
 
@@ -79,15 +81,15 @@ class LiveMode:
         """The page's Live mode of the server whose job line is ``jobs`` (None before the page is built)."""
         return _MODES.get(jobs)
 
-    def keep(self, path: Path) -> str:
-        """Hold a finished recording for its final pass; its token."""
+    def keep(self, path: Path, shown: str = "") -> str:
+        """Hold a finished recording (and the live text shown for it) for its final pass; its token."""
         token = secrets.token_urlsafe(16)
         with self._lock:
-            self._recordings[token] = path
+            self._recordings[token] = (path, shown)
         return token
 
-    def take(self, token: str) -> Path | None:
-        """The recording of ``token`` (once), or None."""
+    def take(self, token: str) -> tuple[Path, str] | None:
+        """The recording of ``token`` and its live text (once), or None."""
         with self._lock:
             return self._recordings.pop(token, None)
 
@@ -147,7 +149,7 @@ class PageConnection(realtime.Connection):
         if self.recorded_s <= 0:
             await self.send({"type": "live.recording", "token": "", "status": "Nothing was recorded."})
             return
-        token, self.kept = self.mode.keep(Path(self.writer.name)), True
+        token, self.kept = self.mode.keep(Path(self.writer.name), text_html(view) if view is not None else ""), True
         error = f"✗ {view.error} " if view is not None and view.error else ""
         status = f"{error}Recorded {self.recorded_s:.1f} s. Transcribing the whole recording once more for the best " \
                  "quality…"  # fmt: skip
@@ -176,8 +178,9 @@ class PageConnection(realtime.Connection):
                 f"way)… What you say is recorded meanwhile and appears once it runs. Heard {view.received_s:.1f} s."
             )
         line = (
-            f"● Live with {view.model_name} on {view.device} ({view.context}): words turn final about "
-            f"{view.context.latency_s:.1f} s after you say them. Heard {view.received_s:.1f} s."
+            f"● Live with {view.model_name} on {view.device}: words turn final about "
+            f"{view.context.latency_s:.1f} s after you say them (grey ones may still change). "
+            f"Heard {view.received_s:.1f} s."
         )
         if view.catching_up:
             line += (
@@ -242,6 +245,7 @@ class LivePanel:
     stop: gr.Button
     token: gr.Textbox  # the recording's token, for the offline pass
     final: tuple[gr.Textbox, gr.Textbox]  # the offline pass's text and status, for the page's script to show
+    saved: gr.Audio  # the last recording, to play and download (kept whatever the final pass finds)
 
 
 def build_panel() -> LivePanel:
@@ -255,7 +259,39 @@ def build_panel() -> LivePanel:
         gr.HTML('<div id="live-text"></div><div id="live-status"></div>', elem_id="live-view", padding=True)
         token = gr.Textbox(visible=False)
         final = (gr.Textbox(visible=False), gr.Textbox(visible=False))
-    return LivePanel(record, stop, token, final)
+    saved = gr.Audio(label="Your recording (play it, or download it as WAV)", type="filepath", interactive=False,
+                     visible=False, elem_id="live-recording")  # fmt: skip
+    return LivePanel(record, stop, token, final, saved)
+
+FINAL_REPLACES = "✓ The final transcript (the whole recording, transcribed offline) replaces the live text."
+FINAL_FOUND_NOTHING = (
+    "⚠ The final pass over the whole recording recognised no speech, so the live text is kept (in the transcript "
+    "box too; the downloads hold no text). Play the recording below to check it."
+)
+NOTHING_HEARD = "⚠ No speech was recognised, live or in the final pass. Play the recording below to check it."
+
+
+def live_words(shown: str | None) -> str:
+    """The words of the live text box (its HTML as the page holds it), without markup."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", shown or "")).split())
+
+
+def after_final_pass(shown: str | None, final_text: str) -> tuple[str, str, str]:
+    """The live text box, the status line and the transcript box once the final pass is done: the final text
+    replaces the live words, but live words are never thrown away for a final pass that found nothing."""
+    if final_text.strip():
+        return f'<span class="live-committed">{html.escape(final_text)}</span>', FINAL_REPLACES, final_text
+    if words := live_words(shown):
+        return f'<span class="live-committed">{html.escape(words)}</span>', FINAL_FOUND_NOTHING, words
+    return '<span class="live-committed">(no speech recognised)</span>', NOTHING_HEARD, ""
+
+
+def keep_recording(path: Path, folder: Path) -> Path:
+    """Move the tab's recording into ``folder`` (the run's downloads), named by when it was made."""
+    made = dt.datetime.fromtimestamp(path.stat().st_mtime)
+    kept = shutil.move(str(path), folder / f"recording-{made:%Y%m%d-%H%M%S}.wav")
+    shutil.rmtree(path.parent, ignore_errors=True)
+    return Path(kept)
 
 
 def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: gr.Radio, outputs: list) -> None:
@@ -268,25 +304,28 @@ def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: g
     def final_pass(token: str | None, model_key: str, request: gr.Request,
                    progress: gr.Progress = gr.Progress()):  # noqa: B008
         """The whole recording through the usual transcription (with the tab's vocabulary); its text replaces the
-        live text."""
-        path = live.take(token) if token else None
-        if path is None:
-            return [gr.skip()] * len(outputs) + ["", ""]
+        live text (unless it found nothing), and the recording is offered to play and download."""
+        taken = live.take(token) if token else None
+        if taken is None:
+            return [gr.skip()] * len(outputs) + ["", "", gr.skip()]
+        path, shown = taken
+        kept = keep_recording(path, transcribe.new_exports_dir())
+        offered = gr.update(value=str(kept), visible=True)
         texts = live.vocabulary.texts(request.session_hash or "") if live.vocabulary is not None else ("", "")
         try:
-            result = transcribe(None, str(path), model_key, vocabulary_text=texts[0], replacements_text=texts[1],
-                                progress=progress)
-        finally:
-            shutil.rmtree(path.parent, ignore_errors=True)
-        final = html.escape(result[0]) or "(no speech recognised)"
-        done = "✓ The final transcript (the whole recording, transcribed offline) replaces the live text."
-        return [*result, f'<span class="live-committed">{final}</span>', done]
+            result = list(transcribe(None, str(kept), model_key, vocabulary_text=texts[0],
+                                     replacements_text=texts[1], progress=progress))
+        except gr.Error as exc:
+            return [*[gr.skip()] * len(outputs), shown, f"✗ {exc.message}", offered]
+        text, status, result[0] = after_final_pass(shown, result[0])
+        result[2] = [*result[2], str(kept)]  # the downloads: the recording too
+        return [*result, text, status, offered]
 
     stopped = panel.stop.click(None, outputs=[panel.token], js=live_js.handler("return [await liveClient().stop()];"),
                                **private)  # fmt: skip
     stopped.then(
-        final_pass, inputs=[panel.token, model], outputs=[*outputs, *panel.final], api_visibility="private",
-        concurrency_limit="default", show_progress_on=outputs[-1],
+        final_pass, inputs=[panel.token, model], outputs=[*outputs, *panel.final, panel.saved],
+        api_visibility="private", concurrency_limit="default", show_progress_on=outputs[-1],
     ).then(
         None, inputs=list(panel.final), js=live_js.handler("liveClient().final(args[0], args[1]); return [];"),
         **private,

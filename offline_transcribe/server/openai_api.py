@@ -421,8 +421,9 @@ class TranscriptionApi:
         key = self.settings.default_model if name in {"", WHISPER_ALIAS} else name
         spec = transcription_models().get(key)
         if spec is None:
+            usable = [k for k in self.store.installed() if k in transcription_models()]  # not the speaker model
             raise ApiError(404, f"The model '{name}' does not exist. Installed here: "
-                           f"{', '.join(self.store.installed()) or 'none'} ('{WHISPER_ALIAS}' means "
+                           f"{', '.join(usable) or 'none'} ('{WHISPER_ALIAS}' means "
                            f"{self.settings.default_model}).", param="model", code="model_not_found")
         if any(loaded.key == key for loaded in self.store.loaded()):
             return spec  # in memory: usable whatever happened to its files since

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import html
 import logging
 import os
 import shutil
@@ -21,16 +22,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder
 
 from ..backends import get_backend
-from ..batch import FileResult, Outcome, transcribe_files
+from ..batch import FileResult, Outcome, no_speech_message, transcribe_files
 from ..config import DELETE_CACHE, GUIDE, SETUP_SCRIPT, LongAudioPolicy, Precision, Settings
 from ..devices import CPU_COST, cuda_usable, nvidia_driver, torch_build
-from ..errors import AppError
+from ..errors import AppError, CancelledError
 from ..exports import write_zip
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
@@ -64,7 +66,22 @@ CSS = """
 /* The downloads list is read-only: no remove buttons on its rows. */
 #downloads .label-clear-button, #downloads button[aria-label="Remove this file"] { display: none; }
 #segments th *, #stats th * { word-break: keep-all; overflow-wrap: normal; }  /* "Start", not "St/ar/t" */
+/* The chosen model stays marked while the mouse is over it (Gradio's default turns it white on hover). */
+#model label.selected, #model label.selected:hover {
+  background: var(--checkbox-label-background-fill-selected);
+  color: var(--checkbox-label-text-color-selected); border-color: var(--checkbox-label-border-color-selected);
+}
+#models-not-installed { font-size: 0.9em; color: var(--body-text-color-subdued); }
+#models-not-installed .missing-model { display: flex; gap: 0.5em; align-items: center; opacity: 0.6;
+  cursor: not-allowed; }
+#models-not-installed .setup-command { margin: 0.1em 0 0.4em 1.8em; overflow-wrap: anywhere; }
+/* The Ask panel's buttons look like buttons; on a phone the question box takes the whole width. */
+#ask-panel button { border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  box-shadow: var(--button-secondary-shadow); }
+#ask-panel button:hover:not([disabled]) { background: var(--button-secondary-background-fill-hover); }
 @media (max-width: 640px) {
+  #ask-question-row { flex-wrap: wrap; }
+  #ask-question-row > .form:has(#ask-question) { flex-basis: 100% !important; min-width: 100% !important; }
   #app-header h1 { font-size: 1.6em; }
   #app-header p { font-size: 0.9em; }
   #segments table, #stats table { font-size: 12px; }
@@ -112,9 +129,9 @@ def _model_summaries() -> str:
 def how_to_use_md(models_dir: Path) -> str:
     """The "How to Use" accordion."""
     return f"""
-1. **Add audio**: drop one or more files into *Audio files* (WAV, FLAC, MP3, M4A, OGG/Opus, WebM, or a video
-   with a sound track), or record a clip with the microphone (both are transcribed when you give both).
-   Several files are transcribed one after another.
+1. **Add audio**, in one of three tabs: **Files** (drop one or more: WAV, FLAC, MP3, M4A, OGG/Opus, WebM, or a
+   video with a sound track; several are transcribed one after another), **Record** (record with the microphone,
+   then press Transcribe) or **Live** (the words appear while you speak; see below).
 2. **Choose a model**:
 {_model_summaries()}
 3. **Who spoke?** Tick *Identify speakers* (and give the number of speakers, or leave *auto*) to have every
@@ -130,6 +147,10 @@ def how_to_use_md(models_dir: Path) -> str:
    per file, the audio length, the time it took with its real-time factor (RTF), the device and the peak GPU
    memory.
 
+6. **Ask about this transcript**: under the results, *Summary*, *Key points*, *Action items* and *Questions*
+   ask the obvious; or type any question and press *Ask* (or Enter). Canary-Qwen's own LLM answers on this
+   machine, citing times as [mm:ss]; *Stop* ends an answer early.
+
 **Models load from local files** in `{models_dir}`: each one the first time you use it (or at start with
 `--preload`), and then it stays in memory. The *Model status* box shows whether each model is not loaded,
 loading or ready, and on which device. Nothing is downloaded while the app runs.
@@ -137,8 +158,9 @@ loading or ready, and on which device. Nothing is downloaded while the app runs.
 The model files are created once by the setup script (`python {SETUP_SCRIPT}`; see `{GUIDE}`). If a file goes
 missing, the page tells you which one and the command that restores it.
 
-**Live**: press *Record* in the Live box and speak: the words appear as you talk (grey ones may still change).
-*Stop* transcribes the whole recording once more, offline, into the transcript, table and downloads.
+**Live**: in the *Live* tab, press *Record* and speak: the words appear as you talk (grey ones may still change).
+*Stop* transcribes the whole recording once more, offline, into the transcript, table and downloads, and offers
+the recording itself to play and download (WAV).
 
 **Without a browser**: `python transcribe_ui.py --transcribe FILE... --model parakeet --format srt --output-dir DIR`;
 live from a microphone: `ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | python transcribe_ui.py --live -`.
@@ -263,12 +285,28 @@ def _short_summary(spec: ModelSpec) -> str:
 
 
 def model_choices(store: ModelStore) -> list[tuple[str, str]]:
-    """Selector entries: each model's name, what it is best at, and whether its files are installed."""
+    """Selector entries: each installed model's name and what it is best at (one that is not installed cannot be
+    chosen: ``missing_models_html`` shows it, disabled, with its setup command)."""
     installed = set(store.installed())
-    return [
-        (f"{spec.display_name}{'' if key in installed else ' (not installed)'} · {_short_summary(spec)}", key)
-        for key, spec in TRANSCRIBERS.items()
-    ]
+    return [(f"{spec.display_name} · {_short_summary(spec)}", key) for key, spec in TRANSCRIBERS.items()
+            if key in installed]  # fmt: skip
+
+
+def missing_models_html(store: ModelStore) -> str:
+    """The transcription models that are not installed, shown as disabled choices under the selector, each with
+    the command that sets it up ("" when every one is installed)."""
+    installed = set(store.installed())
+    rows = []
+    for key, spec in TRANSCRIBERS.items():
+        if key in installed:
+            continue
+        command = html.escape(f"{spec.setup_command()}{models_dir_option(store.models_dir)}")
+        rows.append(
+            f'<label class="missing-model" data-model="{html.escape(key)}"><input type="radio" disabled> '
+            f"{html.escape(spec.display_name)} · {html.escape(_short_summary(spec))} <em>(not installed)</em></label>"
+            f'<div class="setup-command">Set it up with <code>{command}</code></div>'
+        )
+    return "".join(rows)
 
 
 def status_md(store: ModelStore) -> str:
@@ -335,20 +373,24 @@ def transcript_text(results: list[FileResult]) -> str:
     return "\n\n".join(blocks)
 
 
-def messages_md(results: list[FileResult], model_name: str) -> str:
-    """The run summary, then every file that is not done (as written for the user) and every note."""
+def messages_md(results: list[FileResult], model_name: str, installed: list[str] | None = None) -> str:
+    """The run summary, then every file that is not done (as written for the user) and every note; the advice
+    names only the ``installed`` models when that is given."""
     counts = {outcome: sum(res.outcome is outcome for res in results) for outcome in Outcome}
     done, n = counts[Outcome.DONE], len(results)
     icon = "✓" if done == n else ("⚠" if done or counts[Outcome.NO_SPEECH] else "✗")
     summary = f"{icon} Transcribed {done} of {n} file{'s' if n != 1 else ''} with {model_name}."
     if counts[Outcome.NO_SPEECH]:
         summary += f" No speech recognised in {counts[Outcome.NO_SPEECH]}."
+    if any(res.error and "cancelled" in res.error.lower() for res in results):
+        summary += " Cancelled: the files finished before are kept."
     lines = [summary]
     for res in results:
         if res.outcome is Outcome.FAILED:
             lines.append(f"\n**✗ {res.name}**\n```\n{res.message}\n```")
         elif res.outcome is Outcome.NO_SPEECH:
-            lines.append(f"\n**⚠ {res.name}**: " + res.message.replace("\n", " "))
+            message = no_speech_message(res.name, res.transcript, installed) if res.transcript else res.message
+            lines.append(f"\n**⚠ {res.name}**: " + message.replace("\n", " "))
         elif res.transcript is not None and res.transcript.notes:
             lines.append(f"\n**{res.name}**: " + " ".join(res.transcript.notes))
     return "\n".join(lines)
@@ -360,6 +402,7 @@ def recording_name(path: Path) -> str:
     return f"recording-{made:%Y%m%d-%H%M%S}{path.suffix or '.wav'}"
 
 
+TO_RESULTS = "[↓ Go to the transcript, speakers and downloads](#results)"  # far below the button on a phone
 NO_AUDIO = "No audio: add an audio file or record with the microphone, then press Transcribe."
 FOREIGN_PATH = ("Refused: only files uploaded to this server (or recorded on this page) are transcribed. Upload the "
                 "file instead of naming a path.")
@@ -416,6 +459,7 @@ class TranscribeHandler:
         self.jobs = jobs or JobQueue()
         self._finished: dict[str, float] = {}  # request tokens whose job has ended (for follow_status)
         self._finished_lock = threading.Lock()
+        self._cancelled: set[str] = set()  # request tokens whose run the person cancelled
 
     def __call__(
         self,
@@ -480,7 +524,8 @@ class TranscribeHandler:
 
         try:
             with self.jobs.job(files=count, model=model_key, via="page", on_wait=waiting, gone=self._gone(request)):
-                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count, vocabulary)
+                return self._run(files, recording, model_key, progress, identify_speakers, speaker_count, vocabulary,
+                                 token)
         except ClientGone:
             raise gr.Error("The page went away before its turn: nothing was transcribed.", visible=False,
                            print_exception=False) from None
@@ -490,6 +535,25 @@ class TranscribeHandler:
                 with self._finished_lock:
                     self._finished = {t: at for t, at in self._finished.items() if ended - at < FOLLOW_MAX_S}
                     self._finished[token] = ended
+                    self._cancelled.discard(token)
+
+    def cancel(self, token: str | None) -> str:
+        """Cancel the run of request ``token``: it stops at its next window or file, keeping what is finished."""
+        if token:
+            with self._finished_lock:
+                if token not in self._finished:
+                    self._cancelled.add(token)
+        return "Cancelling: the run stops after the part it is on; what is finished is kept…"
+
+    def cancel_from_page(self, token: str | None) -> dict:
+        """The page's Cancel button: cancel, say so, and grey the button until the run has stopped."""
+        gr.Info(self.cancel(token), title="Cancel")
+        return gr.update(value="Cancelling…", interactive=False)
+
+    def _check_cancelled(self, token: str | None, worker: threading.Thread) -> None:
+        """Raise ``CancelledError`` in the run's own thread (not in a progress ticker's) once it is cancelled."""
+        if token is not None and token in self._cancelled and threading.current_thread() is worker:
+            raise CancelledError("Cancelled: you stopped the run before this file was finished.")
 
     def _gone(self, request: gr.Request | None) -> Callable[[], bool] | None:
         """Whether the page that sent ``request`` has gone (Gradio marks its running event dead when the page's
@@ -533,6 +597,7 @@ class TranscribeHandler:
     def _run(
         self, files: list[str] | None, recording: str | None, model_key: str, progress: gr.Progress,
         identify_speakers: bool = False, speaker_count: str = "auto", vocabulary: Vocabulary | None = None,
+        token: str | None = None,
     ) -> tuple[str, dict, list[str], list[list], str, list[FileResult]]:  # fmt: skip
         if not files and not recording:  # the page refuses this before; an API caller gets an error
             raise gr.Error(NO_AUDIO, title="No audio", print_exception=False)
@@ -556,6 +621,12 @@ class TranscribeHandler:
             options = None
         progress(0.0, desc=f"Starting {spec.display_name}…")
         run_dir = self._new_exports_dir()
+        worker = threading.current_thread()
+
+        def report(fraction: float, message: str) -> None:
+            self._check_cancelled(token, worker)
+            progress(fraction, desc=message)
+
         results = transcribe_files(
             paths,
             spec.key,
@@ -563,7 +634,7 @@ class TranscribeHandler:
             store=self.store,
             policy=self.policy,
             names=names,
-            progress=lambda fraction, message: progress(fraction, desc=message),
+            progress=report,
             speakers=options,
             vocabulary=vocabulary,
         )
@@ -574,11 +645,12 @@ class TranscribeHandler:
         if silent:
             gr.Warning(f"No speech recognised in {', '.join(silent)}. See the messages below the button.",
                        title="No speech")
-        messages = messages_md(results, spec.display_name)
+        messages = messages_md(results, spec.display_name, self.store.installed())
         if speaker_problem:
             messages += "\n\n**⚠ Speakers were not identified:** the speaker model is not available.\n```\n"
             messages += f"{speaker_problem}\n```"
         downloads = self.downloads(results, run_dir)
+        messages += f"\n\n{TO_RESULTS}"
         return transcript_text(results), segment_rows(results), downloads, stats_rows(results), messages, results
 
     @staticmethod
@@ -603,6 +675,10 @@ class TranscribeHandler:
             return str(exc)
         return None
 
+    def new_exports_dir(self) -> Path:
+        """A fresh folder for downloads (see ``_new_exports_dir``)."""
+        return self._new_exports_dir()
+
     def _new_exports_dir(self) -> Path:
         """A fresh folder for this request's downloads; folders older than ``keep_exports_s`` are removed.
 
@@ -621,21 +697,55 @@ class TranscribeHandler:
 # The page
 
 
-def build_inputs(
-    store: ModelStore, default_model: str
-) -> tuple[gr.File, gr.Audio, gr.Radio, speakers.SpeakerControls, gr.Button]:
-    """Upload, microphone, model selector, speaker options and the Transcribe button."""
-    files = gr.File(
-        label="Audio files", file_count="multiple", file_types=AUDIO_FILE_TYPES, type="filepath", height=150,
-        elem_id="audio-files",
-    )
-    recording = gr.Audio(
-        label="…or record with the microphone", sources=["microphone"], type="filepath", elem_id="recording"
-    )
+@dataclass
+class Inputs:
+    """The page's inputs: three tabs for the sound (Files, Record, Live), then what a transcription of files or a
+    recording needs (model, speakers, the Transcribe button); Live needs only the model."""
+
+    files: gr.File
+    recording: gr.Audio
+    live_panel: live.LivePanel
+    model: gr.Radio
+    speakers: speakers.SpeakerControls
+    speaker_box: gr.Column
+    button: gr.Button
+    cancel: gr.Button  # shown while a run is under way (Transcribe is disabled meanwhile)
+    tabs: dict[str, gr.Tab]
+
+
+def build_inputs(store: ModelStore, default_model: str) -> Inputs:
+    """The input tabs, the model selector (models not installed shown disabled), speaker options and Transcribe."""
+    with gr.Tabs(elem_id="input-tabs"):
+        with gr.Tab("Files", id="files", elem_id="tab-files") as files_tab:
+            files = gr.File(
+                label="Audio files: drop one or more here, or click to choose", file_count="multiple",
+                file_types=AUDIO_FILE_TYPES, type="filepath", elem_id="audio-files",
+            )  # fmt: skip
+        with gr.Tab("Record", id="record", elem_id="tab-record") as record_tab:
+            recording = gr.Audio(
+                label="Record with the microphone, then press Transcribe", sources=["microphone"], type="filepath",
+                elem_id="recording",
+            )  # fmt: skip
+        with gr.Tab("Live", id="live", elem_id="tab-live") as live_tab:
+            live_panel = live.build_panel()
     model = gr.Radio(model_choices(store), value=default_model, label="Model", elem_id="model")
-    speaker_controls = speakers.build_controls(store)
-    button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
-    return files, recording, model, speaker_controls, button
+    gr.HTML(missing_models_html(store), elem_id="models-not-installed", visible=bool(missing_models_html(store)))
+    with gr.Column(elem_id="speaker-options") as speaker_box:
+        speaker_controls = speakers.build_controls(store)
+    with gr.Row(equal_height=True):
+        button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
+        cancel = gr.Button("Cancel", variant="stop", visible=False, scale=0, min_width=110, elem_id="cancel-button")
+    tabs = {"files": files_tab, "record": record_tab, "live": live_tab}
+    return Inputs(files, recording, live_panel, model, speaker_controls, speaker_box, button, cancel, tabs)
+
+
+def wire_tabs(inputs: Inputs) -> None:
+    """Live shows only what it needs: the model (it transcribes when you stop), not Transcribe or speakers."""
+    for name, tab in inputs.tabs.items():
+        shown = name != "live"
+        tab.select(lambda shown=shown: (gr.update(visible=shown), gr.update(visible=shown)),
+                   outputs=[inputs.button, inputs.speaker_box], queue=False, show_progress="hidden",
+                   api_visibility="private")  # fmt: skip
 
 
 def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
@@ -647,7 +757,7 @@ def build_outputs() -> tuple[gr.Textbox, gr.Dataframe, gr.File, gr.Dataframe]:
     )
     downloads = gr.File(label="Downloads: everything as one ZIP, and each file (TXT, SRT, VTT, JSON, CSV, DOCX, "
                         "Markdown; RTTM with speakers)",
-                        file_count="multiple", interactive=False, height=260, elem_id="downloads")
+                        file_count="multiple", interactive=False, elem_id="downloads")  # every file in sight
     stats = gr.Dataframe(headers=STATS_HEADERS, label="Statistics per file", interactive=False, wrap=True,
                          column_widths=["24%", "18%", "16%", "20%", "22%"], elem_id="stats")
     return text, segments, downloads, stats
@@ -665,7 +775,7 @@ def build_accordions(models_dir: Path, policy: LongAudioPolicy, precision: Preci
 
 def build_app(
     settings: Settings, store: ModelStore, exports_root: Path | None = None, jobs: JobQueue | None = None,
-    inputs: InputCheck | None = None,
+    input_check: InputCheck | None = None,
 ) -> gr.Blocks:
     """The whole page, wired to a ``TranscribeHandler``, with its queue (one transcription at a time; with
     ``jobs``, one at a time together with whatever else shares that line, such as the API).
@@ -678,7 +788,7 @@ def build_app(
         exports_root = Path(tempfile.mkdtemp(prefix="transcribe_ui_exports_"))
         atexit.register(shutil.rmtree, exports_root, ignore_errors=True)
     models_dir = store.models_dir
-    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs, inputs,
+    handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs, input_check,
                                 settings.vocabulary)
     reshaper = subtitles_panel.Reshaper(handler._new_exports_dir, handler.downloads)
     tab_vocabulary = vocabulary_panel.TabVocabulary(settings.vocabulary)
@@ -696,24 +806,33 @@ def build_app(
         token = gr.State()
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                files, recording, model, speaker_controls, button = build_inputs(store, settings.default_model)
+                inputs = build_inputs(store, settings.default_model)
                 messages = gr.Markdown(READY_MESSAGE, label="Messages", elem_id="messages")  # right below the button
                 vocabulary = vocabulary_panel.build_controls(settings)
                 subtitle_controls = subtitles_panel.build_controls()
-                live_panel = live.build_panel()
                 status = gr.Markdown(status_md(store), elem_id="model-status")
-            with gr.Column(scale=3, min_width=320):
+            with gr.Column(scale=3, min_width=320, elem_id="results"):
                 speaker_view = speakers.build_view()  # the speaker timeline, above the transcript
                 editor_view = editor.build()  # read along, click to hear, correct and save
                 text, segments, downloads, stats = build_outputs()
-                build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under the results
+                answer = build_ask_panel(store, handler.jobs, segments)  # "Ask about this transcript", under them
         build_accordions(models_dir, settings.long_audio, settings.precision)
+        files, recording, model, speaker_controls, button = (
+            inputs.files, inputs.recording, inputs.model, inputs.speakers, inputs.button)
+        live_panel = inputs.live_panel
+        wire_tabs(inputs)
 
         # A request without audio is refused before anything runs, so the outputs keep the last results.
         checked = button.click(refuse_without_audio, inputs=[files, recording], outputs=token,
                                concurrency_limit=None, show_progress="hidden", api_visibility="private")
-        checked = checked.success(lambda: "", outputs=messages, queue=False, show_progress="hidden",
-                                  api_visibility="private")  # the progress bar is drawn over the emptied messages
+        # The last run's results go as the new one starts (the progress bar is drawn over the emptied messages).
+        # Transcribe is disabled while the run is under way (a second click would queue the same work again) and
+        # Cancel shows.
+        cleared = [messages, text, segments, downloads, stats, speaker_view.panel, answer, button, inputs.cancel]
+        checked = checked.success(lambda: (*cleared_results(), gr.update(interactive=False), gr.update(visible=True)),
+                                  outputs=cleared, queue=False, show_progress="hidden", api_visibility="private")
+        inputs.cancel.click(handler.cancel_from_page, inputs=token, outputs=inputs.cancel, queue=False,
+                            show_progress="hidden", api_visibility="private")
         checked.success(
             handler.transcribe,
             inputs=[files, recording, model, speaker_controls.identify, speaker_controls.count, token,
@@ -736,6 +855,9 @@ def build_app(
         ).then(
             editor.EditorHandlers.show, inputs=speaker_view.state, outputs=editor_view, api_visibility="private",
             queue=False, show_progress="hidden",
+        ).then(
+            lambda: (gr.update(interactive=True), gr.update(visible=False, value="Cancel", interactive=True)),
+            outputs=[button, inputs.cancel], queue=False, show_progress="hidden", api_visibility="private",
         )  # fmt: skip
         subtitles_panel.wire(subtitle_controls, speaker_view.state, speaker_view.names, downloads, reshaper)
         editor.wire(editor_view, editor_handlers, speaker_view.state, text, segments, downloads)
@@ -755,6 +877,12 @@ def build_app(
         demo.load(**refresh, api_name="model_status")
         gr.Timer(STATUS_REFRESH_S).tick(**refresh, api_visibility="private")
     return demo.queue(default_concurrency_limit=1)  # one GPU job at a time; the others wait in the queue
+
+
+def cleared_results() -> tuple:
+    """What the results show while a new run starts: nothing of the last run (messages, transcript, segments,
+    downloads, statistics, the speaker panel, the last answer)."""
+    return "", "", segment_rows([]), [], [], gr.update(visible=False), ""
 
 
 def theme() -> gr.themes.Base:

@@ -35,6 +35,60 @@ CSS = """
 #speaker-timeline .lane-label { font: 13px ui-sans-serif, system-ui, sans-serif; }
 #speaker-timeline .tick { font: 11px ui-sans-serif, system-ui, sans-serif; fill: #666; }
 #speaker-timeline h4 { margin: 0.4em 0 0.1em; font-size: 0.9em; }
+/* The speakers table edits names only: no menu to add or delete rows and columns. */
+#speaker-names .cell-menu-button { display: none !important; }
+#speaker-names-script { display: none; }
+"""
+
+
+# Typing on a selected Name cell (one click) opens it with what is typed: Gradio's table would keep only the last
+# key, or lose the first one. The keys typed before its editor opens are kept and put in it.
+ONE_CLICK_EDIT_JS = """
+let pending = null;
+const put = (editor, text) => { editor.value = text; editor.dispatchEvent(new Event('input', {bubbles: true})); };
+let armed = null;  // the Name cell clicked last (the table may not have marked it selected yet)
+document.addEventListener('mousedown', (event) => {
+  armed = (event.target.closest && event.target.closest('#speaker-names [role=gridcell][data-col="2"]')) || null;
+  const editing = document.activeElement;  // a name still being typed is kept before any other click (Rename)
+  if (editing && editing.closest && editing.closest('#speaker-names') && !editing.contains(event.target)
+      && editing.matches('input, textarea')) editing.blur();
+}, true);
+document.addEventListener('keydown', (event) => {
+  const table = document.querySelector('#speaker-names'), focus = document.activeElement;
+  const typingElsewhere = focus && !table?.contains(focus)
+    && focus.matches('input, textarea, select, [contenteditable]');
+  const here = table && armed && !typingElsewhere;
+  if (!here || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (pending) {  // the editor is not open yet: keep the key for it
+    if (event.key.length !== 1 && event.key !== 'Enter' && event.key !== 'Backspace') return;
+    event.preventDefault(); event.stopImmediatePropagation();
+    if (event.key === 'Enter') pending.enter = true;
+    else if (event.key === 'Backspace') pending.text = pending.text.slice(0, -1);
+    else pending.text += event.key;
+    return;
+  }
+  if (event.key.length !== 1) return;
+  const cell = armed && armed.isConnected ? armed : table.querySelector('[role=gridcell][data-col="2"].cell-selected');
+  if (!cell || cell.querySelector('input, textarea')) return;
+  event.preventDefault(); event.stopImmediatePropagation();
+  pending = {cell, text: event.key, enter: false, frames: 0};
+  cell.dispatchEvent(new MouseEvent('dblclick', {bubbles: true, cancelable: true}));
+  const fill = () => {
+    const editor = pending.cell.querySelector('input, textarea');
+    if (!editor) { if (++pending.frames < 300) requestAnimationFrame(fill); else pending = null; return; }
+    editor.focus();
+    const since = performance.now();
+    const settle = () => {  // the table may still reset its new editor: put the keys back until it is settled
+      if (editor.value !== pending.text) put(editor, pending.text);
+      if (performance.now() - since < 400 && editor.isConnected) { requestAnimationFrame(settle); return; }
+      const enter = pending.enter;
+      pending = null;
+      if (enter) editor.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
+    };
+    settle();
+  };
+  requestAnimationFrame(fill);
+}, true);
 """
 
 
@@ -89,11 +143,13 @@ def speaker_options(identify: bool | None, count: str | None) -> SpeakerOptions 
 
 def build_view() -> SpeakerView:
     """The speaker panel: timeline and renaming (hidden until a transcript has speakers)."""
+    gr.HTML("", js_on_load=ONE_CLICK_EDIT_JS, elem_id="speaker-names-script", padding=False)
     with gr.Column(visible=False, elem_id="speakers-panel") as panel:
         timeline = gr.HTML(elem_id="speaker-timeline")
         names = gr.Dataframe(
             headers=NAME_HEADERS, datatype=["str", "str", "str"], interactive=True, static_columns=[0, 1],
-            label="Speakers: type a name in the Name column, then press Rename speakers", elem_id="speaker-names",
+            label="Speakers: click a Name cell and type a name (the same name for two speakers makes them one), then "
+                  "press Rename speakers", elem_id="speaker-names",
         )  # fmt: skip
         rename = gr.Button("Rename speakers", elem_id="rename-speakers", size="sm")
     return SpeakerView(panel, timeline, names, rename)
@@ -120,7 +176,7 @@ def timeline_svg(t: Transcript) -> str:
     height = top + lane * len(t.speakers) + 24
     scale = width / duration
     parts = [
-        f'<svg viewBox="0 0 {left + width + 10} {height}" role="img" '
+        f'<svg viewBox="0 0 {left + width + 30} {height}" role="img" '
         f'aria-label="Speaker timeline: {len(t.speakers)} speaker{"s" if len(t.speakers) != 1 else ""}">'
     ]
     for i, speaker in enumerate(t.speakers):
@@ -158,8 +214,8 @@ def timeline_html(results: list[FileResult]) -> str:
 
 
 def name_rows(results: list[FileResult]) -> list[list[str]]:
-    """The renaming table: one row per speaker of each file, its name to edit."""
-    return [[r.name, s, s] for r in results if r.transcript is not None for s in r.transcript.speakers]
+    """The renaming table: one row per speaker of each file, its name to type (empty: the label stays)."""
+    return [[r.name, s, ""] for r in results if r.transcript is not None for s in r.transcript.speakers]
 
 
 def has_speakers(results: list[FileResult]) -> bool:
