@@ -82,7 +82,7 @@ def test_it_transcribes_through_the_page(v3_models_dir, speech, tmp_path):
         )
         assert messages.startswith(f"✓ Transcribed 1 of 1 file with {V3.display_name}")
         assert stats["data"][0][1] == "✓ done" and text.strip() and segments["data"]
-        assert {Path(p).suffix for p in downloads} == {".zip", ".txt", ".srt", ".vtt", ".json", ".csv"}
+        assert {Path(p).suffix for p in downloads} == {".zip", ".txt", ".srt", ".vtt", ".json", ".csv", ".docx", ".md"}
         status = client.predict(api_name="/model_status")
         assert f"**{V3.display_name}** (`{V3.local_name}`): ready on CPU" in status
         assert not app.network_attempts()
