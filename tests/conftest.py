@@ -44,6 +44,19 @@ def tiny_models_dir(tmp_path_factory, tiny_sources) -> Path:
     return models_dir
 
 
+TRAINED_NEMO = Path(__file__).resolve().parent / "data" / "tiny_words_tdt.nemo"  # training/train_tiny_parakeet.py
+
+
+@pytest.fixture(scope="session")
+def trained_models_dir(tmp_path_factory, tiny_models_dir) -> Path:
+    """The tiny models with the trained tiny TDT installed as Parakeet through the real setup (read only: a test
+    that damages models makes its own copy)."""
+    models_dir = tmp_path_factory.mktemp("trained_models") / "local_models"
+    shutil.copytree(tiny_models_dir, models_dir)  # the tiny Canary stays: the app wants both models
+    install_parakeet(models_dir, TRAINED_NEMO)
+    return models_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_store(tiny_models_dir):
     """One store over ``tiny_models_dir`` for the whole session (its models load once)."""

@@ -305,8 +305,10 @@ def test_live_steps_and_page_transcriptions_take_turns(live_store, utterances, t
         uploads.join(120)
     views = [e for e in events if e["type"] == "live.view"]
     assert views and "live-committed" in views[-1]["text"] and "Live with" in views[-1]["status"], views[-1:]
-    recording = mode.take(event["token"])
-    assert recording is not None and "Recorded" in event["status"]
+    taken = mode.take(event["token"])
+    assert taken is not None and "Recorded" in event["status"]
+    recording, shown = taken  # the recording, and the live text shown for it (kept if the final pass finds nothing)
+    assert "live-committed" in shown
     assert len(results) == 2 and results[0] == results[1] and results[0].strip()
     assert soundfile.info(recording).frames == len(speech)
     spans: dict[int, list] = {}

@@ -39,7 +39,6 @@ from offline_transcribe.config import API_KEY_ENV, Settings, parse_size
 
 pytestmark = pytest.mark.timeout(300)
 
-TRAINED_NEMO = Path(__file__).resolve().parent / "data" / "tiny_words_tdt.nemo"
 SPOKEN_WORDS = ["hello", "seven", "two", "open", "the", "door"]  # recognised exactly (tests/test_browser.py)
 JOB_LINE = re.compile(r"job (\d+) (start|end) t=([0-9.]+)")
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -152,17 +151,6 @@ def test_the_job_line_runs_one_job_at_a_time_in_order():
 
 # ---------------------------------------------------------------------------------------------------------------
 # The app
-
-
-@pytest.fixture(scope="module")
-def trained_models_dir(tmp_path_factory, tiny_models_dir) -> Path:
-    """The tiny models, with the trained model installed as Parakeet through the real setup."""
-    from conftest import install_parakeet
-
-    models_dir = tmp_path_factory.mktemp("api_models") / "local_models"
-    shutil.copytree(tiny_models_dir, models_dir)
-    install_parakeet(models_dir, TRAINED_NEMO)
-    return models_dir
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import numpy as np
 import openai
 import pytest
 import soxr
-from test_browser import TRAINED_NEMO
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -34,18 +33,8 @@ pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espea
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory, tiny_models_dir) -> Path:
-    from conftest import install_parakeet
-
-    models_dir = tmp_path_factory.mktemp("realtime") / "local_models"
-    shutil.copytree(tiny_models_dir, models_dir)
-    install_parakeet(models_dir, TRAINED_NEMO)
-    return models_dir
-
-
-@pytest.fixture(scope="module")
-def app(models_dir, tmp_path_factory):
-    with running_app(models_dir, tmp_path_factory.mktemp("realtime_run"), "--preload", *CONTEXT,
+def app(trained_models_dir, tmp_path_factory):
+    with running_app(trained_models_dir, tmp_path_factory.mktemp("realtime_run"), "--preload", *CONTEXT,
                      env={API_KEY_ENV: KEY}) as running:  # fmt: skip
         yield running
         assert not running.network_attempts(), "the app tried to reach another machine"
@@ -54,9 +43,10 @@ def app(models_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> Path:
-    """About 6 s of held-out speech with pauses."""
+    """About 12 s of held-out speech with pauses: long enough that words come back while it still streams, even
+    on a loaded machine (the first words need the context's 2.4 s and a step or two)."""
     root = tmp_path_factory.mktemp("realtime_speech")
-    audio, _ = ss.make_long_file(np.random.default_rng(7), minutes=0.1, cache_dir=root / "clips")
+    audio, _ = ss.make_long_file(np.random.default_rng(7), minutes=0.2, cache_dir=root / "clips")
     return write_wav(root / "speech.wav", np.concatenate([np.zeros(ss.SAMPLE_RATE // 2, np.float32), audio]))
 
 
@@ -68,7 +58,7 @@ def pcm16_b64(samples: np.ndarray) -> str:
     return base64.b64encode((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()).decode()
 
 
-def test_the_openai_sdk_gets_words_while_streaming_and_the_live_transcript(app, models_dir, speech, tmp_path):
+def test_the_openai_sdk_gets_words_while_streaming_and_the_live_transcript(app, trained_models_dir, speech, tmp_path):
     audio = soxr.resample(load_audio(speech), ss.SAMPLE_RATE, 24000)  # OpenAI's PCM16 rate
     client = openai.OpenAI(base_url=f"{app.url}v1", api_key=KEY)
     events: list[tuple[float, object]] = []
@@ -106,7 +96,8 @@ def test_the_openai_sdk_gets_words_while_streaming_and_the_live_transcript(app, 
     assert "".join(e.delta for _, e in deltas) == completed.transcript
     assert any(e.type == "input_audio_buffer.committed" for _, e in events)
 
-    live = run_app_command(["--models-dir", str(models_dir), "--live", str(speech), *CONTEXT], tmp_path, timeout=180)
+    live = run_app_command(["--models-dir", str(trained_models_dir), "--live", str(speech), *CONTEXT], tmp_path,
+                           timeout=180)
     assert live.returncode == 0, live.stderr
     words = " ".join(re.sub(r"^\[[^]]*\] ", "", line) for line in live.stdout.splitlines() if line.strip())
     assert completed.transcript.split() == words.split() and words.split()

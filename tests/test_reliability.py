@@ -381,7 +381,7 @@ def test_bad_audio(case, app, reference, reference_text, tmp_path, bad_audio_rep
         spoke = row["Result"] == "✓ done"
         if spoke:  # a transcript: every format, and their ZIP
             assert messages.startswith("✓ Transcribed 1 of 1 file"), messages
-            assert len(singles(result)) == 5 and len(result["downloads"]) == 6
+            assert len(singles(result)) == 7 and len(result["downloads"]) == 8  # TXT SRT VTT JSON CSV DOCX MD, ZIP
         else:  # no speech recognised: its own outcome, with nothing to download
             assert row["Result"] == "⚠ no speech" and result["text"] == "" and result["downloads"] == [], row
             assert messages.startswith("⚠ Transcribed 0 of 1 file") and "No speech recognised in 1." in messages

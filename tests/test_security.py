@@ -37,18 +37,7 @@ from offline_transcribe.audio import write_wav
 
 pytestmark = pytest.mark.timeout(400)
 
-TRAINED_NEMO = Path(__file__).resolve().parent / "data" / "tiny_words_tdt.nemo"
 SECRET = "the-secret-words-" + uuid.uuid4().hex
-
-
-@pytest.fixture(scope="module")
-def trained_models_dir(tmp_path_factory, tiny_models_dir) -> Path:
-    from conftest import install_parakeet
-
-    models_dir = tmp_path_factory.mktemp("security_models") / "local_models"
-    shutil.copytree(tiny_models_dir, models_dir)
-    install_parakeet(models_dir, TRAINED_NEMO)
-    return models_dir
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +130,8 @@ def test_the_page_api_reads_no_file_it_was_not_sent(app, app_tmp, speech, tmp_pa
     assert with_files == ["/transcribe"], with_files
 
     for target in (secret_text, recording, Path("/etc/passwd"), cache_link, out_link):
-        for data in ([[file_data(target)], None, "parakeet", False, "auto", None],
-                     [None, file_data(target), "parakeet", False, "auto", None]):
+        for data in ([[file_data(target)], None, "parakeet", False, "auto", None, "", ""],
+                     [None, file_data(target), "parakeet", False, "auto", None, "", ""]):
             events = call_page_api(app, "transcribe", data)
             assert events and events[-1]["event"] == "error", (target, events)
             assert SECRET not in json.dumps(events) and "hello" not in json.dumps(events).lower(), events
@@ -437,7 +426,7 @@ def test_a_page_request_whose_page_closed_while_waiting_is_dropped(app, speech, 
         time.sleep(0.02)
 
     session = uuid.uuid4().hex
-    join = {"data": [[file_data(json.loads(uploaded)[0])], None, "parakeet", False, "auto", None],
+    join = {"data": [[file_data(json.loads(uploaded)[0])], None, "parakeet", False, "auto", None, "", ""],
             "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None}
     status, _, reply = request(app, "POST", "/gradio_api/queue/join", json.dumps(join).encode(),
                                {"Content-Type": "application/json"})

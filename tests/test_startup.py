@@ -79,9 +79,9 @@ def test_headless_with_missing_model_exits_1(tmp_path):
 
 
 def test_bad_format_is_a_usage_error(tmp_path):
-    result = run_app_command(["--transcribe", "x.wav", "--format", "docx"], tmp_path)
+    result = run_app_command(["--transcribe", "x.wav", "--format", "pdf"], tmp_path)
     assert result.returncode == 2
-    assert "--format" in result.stderr and "docx" in result.stderr
+    assert "--format" in result.stderr and "pdf" in result.stderr
 
 
 def test_the_start_up_check_does_not_wait_for_gradio():
