@@ -40,8 +40,9 @@ def applies_md(settings: Settings) -> str:
             if can_boost(get_backend(s.backend)) and getattr(get_backend(s.backend), "streaming", False)]
     lines = [
         f"**Vocabulary** (up to {MAX_PHRASES:,} names or terms, one per line): boosted while "
-        f"{' and '.join(boosting)} decode{'s' * (len(boosting) == 1)}, in files and in Live"
-        f"{'' if live else ' (not in Live)'}, and written as you typed them.",
+        f"{' and '.join(boosting)} decode{'s' * (len(boosting) == 1)}, in files and in Live's final transcript"
+        f"{' (the live text itself does not use it yet)' if live else ' (not in Live)'}, and written as you typed "
+        "them.",
         "**Replacements** (`find => replace`, one per line, e.g. `parakeet t d t => Parakeet-TDT`): applied to "
         "every model's words, at word boundaries; lower-case finds match any capitals. Word times are kept.",
     ]
