@@ -9,6 +9,7 @@ whole module. Screenshots land in the test's tmp folder and in ``$TEST_ARTIFACTS
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -42,18 +43,22 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory) -> dict[str, Path]:
-    """Held-out speech: six words, a two-person conversation (about 20 s) and 8 s for the microphone."""
+    """Held-out speech: six words, a two-person conversation (about 20 s), 18 s of long sentences and 8 s for the
+    microphone."""
     root = tmp_path_factory.mktemp("page_audio")
     rng = np.random.default_rng(7)
     words, _ = ss.make_utterance(WORDS, ss.HELDOUT_VOICES[0], ss.HELDOUT_SPEED, ss.HELDOUT_PITCH, rng,
                                  cache_dir=root / "clips")  # fmt: skip
     conversation = sc.heldout_conversation(np.random.default_rng(2024), 2, 20, cache_dir=root / "clips")
     mic, _ = ss.make_long_file(np.random.default_rng(42), minutes=0.15, cache_dir=root / "clips")
+    sentences, _ = ss.make_long_file(np.random.default_rng(5), minutes=0.3, words_range=(14, 18),
+                                     cache_dir=root / "clips")  # fmt: skip
     noise = np.random.default_rng(3).standard_normal(150 * ss.SAMPLE_RATE).astype(np.float32) * 0.05
     return {
         "noise": [write_wav(root / f"noise {n}.wav", noise) for n in (1, 2)],
         "words": write_wav(root / "door.wav", words),
         "conversation": write_wav(root / "two people.wav", conversation.audio),
+        "sentences": write_wav(root / "long sentences of a recorded talk.wav", sentences),
         "mic": write_wav(root / "mic.wav", np.concatenate([np.zeros(ss.SAMPLE_RATE // 2, np.float32), mic])),
     }
 
@@ -108,6 +113,45 @@ def scrolled_away(page: Page, selector: str) -> list[str]:
     }).map(el => el.className)""", selector)
 
 
+def layout_problems(page: Page, selector: str) -> list[str]:
+    """What a person could not read in the table ``selector``: a word broken across two lines ("dialo/gue.w/av",
+    "Spe/ake/r 1"), or a cell whose text runs past the table's right edge (cut off)."""
+    return page.evaluate(r"""(sel) => {
+        const table = document.querySelector(sel + ' .virtual-table-viewport') || document.querySelector(sel);
+        const right = table.getBoundingClientRect().right, problems = [];
+        for (const span of document.querySelectorAll(sel + ' .body-cell span.text')) {
+            const text = span.firstChild;
+            if (!text || text.nodeType !== Node.TEXT_NODE || !span.offsetParent) continue;
+            if (span.getBoundingClientRect().right > right + 1 || span.scrollWidth > span.clientWidth + 1)
+                problems.push('cut: ' + text.data);
+            const range = document.createRange();
+            for (const m of text.data.matchAll(/\S+/g)) {
+                range.setStart(text, m.index);
+                range.setEnd(text, m.index + m[0].length);
+                const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                if (tops.size > 1) problems.push('broken: ' + m[0]);
+            }
+        }
+        return problems;
+    }""", selector)
+
+
+def readable_timeline(page: Page) -> None:
+    """Each speaker timeline's names and time labels are drawn at a readable size, its time labels do not overlap
+    and the last one is not clipped."""
+    timelines = page.evaluate("""() => [...document.querySelectorAll('#speaker-timeline .timeline')].map(t => {
+        const box = el => { const r = el.getBoundingClientRect();
+                            return {left: r.left, right: r.right, height: r.height}; };
+        const shown = sel => [...t.querySelectorAll(sel)].filter(el => el.offsetParent).map(box);
+        return {edge: box(t), labels: shown('.lane-label'), ticks: shown('.tick')}; })""")
+    assert timelines
+    for t in timelines:
+        labels, ticks = t["labels"], t["ticks"]
+        assert all(b["height"] >= 12 for b in labels + ticks), t  # a scaled drawing made them 4 px tall on a phone
+        assert len(ticks) >= 3 and all(a["right"] <= b["left"] for a, b in zip(ticks, ticks[1:], strict=False)), t
+        assert ticks[-1]["right"] <= t["edge"]["right"] + 0.5, t
+
+
 def background(page: Page, selector: str) -> str:
     return page.locator(selector).evaluate("el => getComputedStyle(el).backgroundColor")
 
@@ -136,6 +180,7 @@ def test_every_control_at_desktop_width(browser, app, audio, tmp_path):
         _files_speakers_and_renaming(page, audio)
         save_screenshot(page, tmp_path / "page-desktop-speakers.png")
         _ask_panel(page, app, tmp_path)
+        _long_text_wraps(page, audio, tmp_path)
         _a_new_run_clears_the_last_results(page, audio)
         _cancel_keeps_what_is_finished(page, audio)
         _record_tab(page, tmp_path)
@@ -183,14 +228,12 @@ def _files_speakers_and_renaming(page: Page, audio: dict[str, Path]) -> None:
     upload(page, audio["conversation"])
     page.locator("#transcribe-button").click()
     expect(page.locator("#stats")).to_contain_text("✓ done", timeout=180_000)
-    expect(page.locator("#speaker-timeline g.lane")).to_have_count(2, timeout=30_000)
+    expect(page.locator("#speaker-timeline .lane")).to_have_count(2, timeout=30_000)
     expect(page.locator("#downloads td.filename")).to_have_count(9)  # ZIP, TXT, SRT, VTT, JSON, CSV, DOCX, MD, RTTM
     assert not scrolled_away(page, "#downloads")  # every download in sight, none in a small scrolling list
     expect(page.locator("#messages a[href='#results']")).to_be_visible()  # a way to jump to the results
-    last_tick_inside = page.evaluate("""() => { const svg = document.querySelector('#speaker-timeline svg');
-        const ticks = svg.querySelectorAll('text.tick'), last = ticks[ticks.length - 1].getBoundingClientRect();
-        return last.right <= svg.getBoundingClientRect().right + 0.5; }""")
-    assert last_tick_inside  # the timeline's last time label is not clipped
+    readable_timeline(page)
+    assert not layout_problems(page, "#segments") and not layout_problems(page, "#speaker-names")
 
     names = page.locator("#speaker-names")
     names.locator("[data-testid='cell-0-2']").click()  # one click on Speaker 1's name, then type
@@ -201,7 +244,7 @@ def _files_speakers_and_renaming(page: Page, audio: dict[str, Path]) -> None:
     assert all(not menus.nth(i).is_visible() for i in range(menus.count()))  # no menu to add or delete rows
     page.locator("#rename-speakers").click()
     expect(page.locator("#transcript textarea")).to_have_value(re.compile(r"^Alice: "), timeout=60_000)
-    expect(page.locator("#speaker-timeline g.lane").first).to_have_attribute("data-speaker", "Alice")
+    expect(page.locator("#speaker-timeline .lane").first).to_have_attribute("data-speaker", "Alice")
 
     names.locator("[data-testid='cell-1-2']").dblclick()  # Speaker 2 is Alice too: one person split in two
     editor = names.locator("[data-testid='cell-1-2']").locator("textarea, input")
@@ -209,7 +252,7 @@ def _files_speakers_and_renaming(page: Page, audio: dict[str, Path]) -> None:
     editor.press("Enter")
     expect(names.locator("[data-testid='cell-1-2']")).to_have_text(re.compile(r"^\s*Alice\s*⋮?\s*$"))
     page.locator("#rename-speakers").click()
-    expect(page.locator("#speaker-timeline g.lane")).to_have_count(1, timeout=60_000)
+    expect(page.locator("#speaker-timeline .lane")).to_have_count(1, timeout=60_000)
     text = page.locator("#transcript textarea").input_value()
     assert "Speaker" not in text and "Alice (2)" not in text, text
     expect(page.locator("#segments")).not_to_contain_text("Speaker 2")
@@ -245,6 +288,19 @@ def _ask_panel(page: Page, app, tmp_path: Path) -> None:
     table = {"headers": ["File", "Start", "End", "Text"], "data": [["x.wav", "0:00.0", "0:02.0", "open the door"]]}
     said = client.predict("Who opened the door?", table, api_name="/ask")
     assert "Answered about x.wav by Canary-Qwen-2.5B's own LLM" in said, said
+
+
+def _long_text_wraps(page: Page, audio: dict[str, Path], tmp_path: Path) -> None:
+    """Segments of long sentences: their text wraps inside the table instead of running past its edge."""
+    page.locator("#audio-files button[aria-label='Clear']").click()
+    upload(page, audio["sentences"])
+    page.locator("#transcribe-button").click()
+    expect(page.locator("#stats")).to_contain_text("long sentences of a recorded talk.wav", timeout=120_000)
+    expect(page.locator("#stats")).to_contain_text("✓ done")
+    longest = max(len(row) for row in page.locator("#transcript textarea").input_value().splitlines())
+    assert longest > 60, longest  # longer than the text column is wide
+    assert not layout_problems(page, "#segments")
+    save_screenshot(page, tmp_path / "page-desktop-long-text.png")
 
 
 def _a_new_run_clears_the_last_results(page: Page, audio: dict[str, Path]) -> None:
@@ -333,20 +389,48 @@ def _live_tab_keeps_the_recording(page: Page, tmp_path: Path) -> None:
 
 def test_phone_width(browser, app, audio, tmp_path):
     """At 400 × 800: the tabs, the question box at full width; after a run, a link in the messages takes the
-    person down to the results."""
+    person down to the results; the segments and the speakers to name are cards whose words stay whole, the
+    timeline's labels are readable, and a speaker is renamed from the phone."""
     context, page, external = new_page(browser, app, PHONE)
     try:
         expect(page.get_by_role("tab", name="Live")).to_be_visible()
         box = page.locator("#ask-question textarea").bounding_box()
         assert box is not None and box["width"] > 0.8 * (PHONE["width"] - 40), box
         save_screenshot(page, tmp_path / "page-phone.png", full_page=False)
-        upload(page, audio["words"])
+        page.locator("#identify-speakers input[type=checkbox]").check()
+        upload(page, audio["conversation"], audio["sentences"])
         page.locator("#transcribe-button").click()
-        expect(page.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
+        for name in ("two people", "long sentences of a recorded talk"):
+            row = page.locator("#stats").get_by_role("row", name=re.compile(rf"^{name}\.wav ✓ done"))
+            expect(row).to_be_visible(timeout=180_000)
         page.locator("#messages a[href='#results']").click()
-        expect(page.locator("#transcript")).to_be_in_viewport()
-        save_screenshot(page, tmp_path / "page-phone-results.png", full_page=False)
+        page.wait_for_function("() => Math.abs(document.querySelector('#results').getBoundingClientRect().top) < 80")
+        save_screenshot(page, tmp_path / "page-phone-results.png", full_page=False)  # the results' top
+
+        expect(page.locator("#speaker-timeline .lane")).to_have_count(4, timeout=30_000)  # two files, two each
+        readable_timeline(page)
+        assert not layout_problems(page, "#segments")
+        assert not layout_problems(page, "#speaker-names")
+        name = page.locator("#speaker-names [data-testid='cell-0-2']")
+        name.scroll_into_view_if_needed()
+        cell = name.bounding_box()
+        assert cell is not None and cell["x"] >= 0 and cell["x"] + cell["width"] <= PHONE["width"], cell
+        save_element(page.locator("#speakers-panel"), tmp_path / "page-phone-speakers.png")
+        save_element(page.locator("#segments"), tmp_path / "page-phone-segments.png")
+        name.click()
+        page.keyboard.type("Alice")
+        page.keyboard.press("Enter")
+        page.locator("#rename-speakers").click()
+        expect(page.locator("#transcript textarea")).to_have_value(re.compile(r"Alice: "), timeout=60_000)
         save_screenshot(page, tmp_path / "page-phone-full.png")
     finally:
         context.close()
     assert not external
+
+
+def save_element(locator, path: Path) -> None:
+    """A screenshot of one part of the page, also copied to ``$TEST_ARTIFACTS_DIR`` when set."""
+    locator.screenshot(path=str(path))
+    if artifacts := os.environ.get("TEST_ARTIFACTS_DIR"):
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(artifacts) / path.name)

@@ -332,10 +332,10 @@ def test_in_the_browser_two_speakers_show_up_and_a_new_name_reaches_the_srt(app,
         expect(page.locator("#speaker-count")).to_be_visible()
         upload_and_transcribe(page, conversation_wav)
         expect(page.locator("#stats")).to_contain_text("✓ done", timeout=180_000)
-        lanes = page.locator("#speaker-timeline g.lane")
+        lanes = page.locator("#speaker-timeline .lane")
         expect(lanes).to_have_count(2, timeout=30_000)
         assert lanes.nth(0).get_attribute("data-speaker") == "Speaker 1"
-        assert page.locator("#speaker-timeline rect.turn").count() >= 2
+        assert page.locator("#speaker-timeline .turn").count() >= 2
         expect(page.locator("#segments")).to_contain_text("Speaker 2")
         assert page.locator("#transcript textarea").input_value().startswith("Speaker 1: ")
 
@@ -345,7 +345,7 @@ def test_in_the_browser_two_speakers_show_up_and_a_new_name_reaches_the_srt(app,
         editor.press("Enter")
         page.locator("#rename-speakers").click()
         expect(page.locator("#transcript textarea")).to_have_value(re.compile(r"^Alice: "), timeout=60_000)
-        expect(page.locator("#speaker-timeline g.lane").first).to_have_attribute("data-speaker", "Alice")
+        expect(page.locator("#speaker-timeline .lane").first).to_have_attribute("data-speaker", "Alice")
         shot = save_screenshot(page, tmp_path / "speakers_page.png")
         with page.expect_download() as download:
             page.locator("#downloads a[download='two people.srt']").click()

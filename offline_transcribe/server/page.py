@@ -66,6 +66,15 @@ CSS = """
 /* The downloads list is read-only: no remove buttons on its rows. */
 #downloads .label-clear-button, #downloads button[aria-label="Remove this file"] { display: none; }
 #segments th *, #stats th * { word-break: keep-all; overflow-wrap: normal; }  /* "Start", not "St/ar/t" */
+/* The last column (the segments' text, the speaker's new name) takes the width left and wraps: Gradio sizes an
+   "auto" column to its longest text on one line, which pushed the text past the table's edge, cut off. */
+#segments .virtual-body, #segments .virtual-row, #speaker-names .virtual-body, #speaker-names .virtual-row {
+  width: 100% !important; }
+#segments .virtual-row > .body-cell:last-child, #speaker-names .virtual-row > .body-cell:last-child {
+  flex: 1 1 0 !important; width: auto !important; min-width: 6em; }
+#segments thead th:last-child, #speaker-names thead th:last-child { width: auto !important;
+  min-width: 6em !important; max-width: none !important; }
+#segments .body-cell span.text { word-break: normal; overflow-wrap: break-word; }
 /* The chosen model stays marked while the mouse is over it (Gradio's default turns it white on hover). */
 #model label.selected, #model label.selected:hover {
   background: var(--checkbox-label-background-fill-selected);
@@ -85,6 +94,27 @@ CSS = """
   #app-header h1 { font-size: 1.6em; }
   #app-header p { font-size: 0.9em; }
   #segments table, #stats table { font-size: 12px; }
+  /* A phone: each segment (and each speaker to name) is a card: the file, the times and the speaker on one line,
+     the text (the name to type) below at full width. Nothing breaks inside a word and nothing is cut off. */
+  #segments thead, #speaker-names thead { display: none; }
+  #segments .virtual-row, #speaker-names .virtual-row { flex-wrap: wrap;
+    border-bottom: 1px solid var(--border-color-primary); }
+  #segments .body-cell, #segments .body-cell *, #speaker-names .body-cell, #speaker-names .body-cell * {
+    border: none !important; }
+  #segments .body-cell, #speaker-names .body-cell { flex: 0 0 auto !important; width: auto !important;
+    max-width: 100%; }
+  #segments .body-cell:not(:last-child) .cell-wrap, #speaker-names .body-cell:not(:last-child) .cell-wrap {
+    padding: 6px 4px 0 8px; font-size: 12px; color: var(--body-text-color-subdued); }
+  #segments .body-cell:not(:last-child) span.text, #speaker-names .body-cell:not(:last-child) span.text {
+    white-space: nowrap; }
+  #segments .body-cell[data-col="1"] .cell-wrap::after { content: "–"; padding-left: 4px; }
+  #segments .virtual-row > .body-cell:last-child, #speaker-names .virtual-row > .body-cell:last-child {
+    flex: 1 1 100% !important; }
+  #segments .body-cell:last-child .cell-wrap { padding-top: 2px; }
+  #speaker-names .body-cell:last-child .cell-wrap { margin: 2px 8px 6px; border: 1px solid
+    var(--border-color-primary) !important; border-radius: 4px; }
+  #speaker-names .body-cell:last-child span.text:empty::before { content: "Type a name"; color:
+    var(--body-text-color-subdued); }
 }
 """ + live.CSS + speakers.CSS + editor.CSS
 

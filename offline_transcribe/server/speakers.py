@@ -8,7 +8,6 @@ transcripts as first made, so renaming again starts from ``Speaker 1``, ``Speake
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,19 +21,14 @@ from ..exports import write_exports
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, get_spec
 from ..models.store import ModelStore
-from ..types import Transcript
+from . import speaker_timeline
+from .speaker_timeline import timeline_html
 
 COUNT_CHOICES = ["auto", *(str(n) for n in range(1, MAX_SPEAKERS + 1))]
 NAME_HEADERS = ["File", "Speaker", "Name"]
 SPEAKER_SEGMENT_WIDTHS = ["18%", "68px", "68px", "14%", "auto"]  # File, Start, End, Speaker, Text
-COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]  # Okabe-Ito: colour-blind safe
-TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 
-CSS = """
-#speaker-timeline svg { width: 100%; height: auto; }
-#speaker-timeline .lane-label { font: 13px ui-sans-serif, system-ui, sans-serif; }
-#speaker-timeline .tick { font: 11px ui-sans-serif, system-ui, sans-serif; fill: #666; }
-#speaker-timeline h4 { margin: 0.4em 0 0.1em; font-size: 0.9em; }
+CSS = speaker_timeline.CSS + """
 /* The speakers table edits names only: no menu to add or delete rows and columns. */
 #speaker-names .cell-menu-button { display: none !important; }
 #speaker-names-script { display: none; }
@@ -157,60 +151,6 @@ def build_view() -> SpeakerView:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Formatting
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(max(0.0, seconds), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes}:{secs:04.1f}"
-
-
-def _tick_step(duration: float) -> int:
-    return next((s for s in TICK_STEPS if duration / s <= 10), TICK_STEPS[-1])
-
-
-def timeline_svg(t: Transcript) -> str:
-    """Who talks when: one lane per speaker, a bar per turn (colour per speaker), a time axis."""
-    duration = max(t.audio_duration, max((turn.end for turn in t.speaker_turns), default=0.0), 1e-3)
-    left, width, lane, top = 130, 860, 26, 6
-    height = top + lane * len(t.speakers) + 24
-    scale = width / duration
-    parts = [
-        f'<svg viewBox="0 0 {left + width + 30} {height}" role="img" '
-        f'aria-label="Speaker timeline: {len(t.speakers)} speaker{"s" if len(t.speakers) != 1 else ""}">'
-    ]
-    for i, speaker in enumerate(t.speakers):
-        y, colour, name = top + i * lane, COLOURS[i % len(COLOURS)], html.escape(speaker)
-        parts.append(f'<g class="lane" data-speaker="{name}">')
-        parts.append(f'<rect x="{left}" y="{y}" width="{width}" height="{lane - 6}" fill="#f3f4f6"/>')
-        parts.append(f'<text class="lane-label" x="{left - 8}" y="{y + lane / 2 + 1}" text-anchor="end" '
-                     f'fill="{colour}">{name}</text>')  # fmt: skip
-        for turn in (u for u in t.speaker_turns if u.speaker == speaker):
-            x, w = left + turn.start * scale, max(1.0, (turn.end - turn.start) * scale)
-            parts.append(
-                f'<rect class="turn" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{lane - 6}" fill="{colour}">'
-                f"<title>{name}: {_clock(turn.start)}–{_clock(turn.end)}</title></rect>"
-            )
-        parts.append("</g>")
-    axis_y = top + lane * len(t.speakers)
-    step = _tick_step(duration)
-    for k in range(int(duration // step) + 1):
-        x = left + k * step * scale
-        parts.append(f'<line x1="{x:.1f}" y1="{axis_y - 2}" x2="{x:.1f}" y2="{axis_y + 3}" stroke="#999"/>')
-        parts.append(f'<text class="tick" x="{x:.1f}" y="{axis_y + 15}" text-anchor="middle">'
-                     f"{_clock(k * step).removesuffix('.0')}</text>")  # fmt: skip
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def timeline_html(results: list[FileResult]) -> str:
-    """The timelines of every file with speakers (headed by the file's name when there are several)."""
-    with_speakers = [r for r in results if r.transcript is not None and r.transcript.speakers]
-    blocks = []
-    for res in with_speakers:
-        head = f"<h4>{html.escape(res.name)}</h4>" if len(with_speakers) > 1 else ""
-        blocks.append(head + timeline_svg(res.transcript))
-    return "".join(blocks)
 
 
 def name_rows(results: list[FileResult]) -> list[list[str]]:
