@@ -2,19 +2,21 @@
 live transcription.
 
     python transcribe_ui.py                       # the page, on http://127.0.0.1:7860 (and the API, on /v1)
-    python transcribe_ui.py --only parakeet       # the page with only Parakeet set up
-    python transcribe_ui.py --preload --port 8000
-    python transcribe_ui.py --transcribe a.wav b.mp3 --model parakeet --format srt --output-dir out/
-    ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | python transcribe_ui.py --live -
-    python transcribe_ui.py --transcribe talk.mp3 --ask "What are the action items?"   # and talk.answers.md
-    python transcribe_ui.py --transcript out/talk.json --ask summary                  # a transcript made before
-    python transcribe_ui.py --transcribe interview.m4a --speakers 2 --format srt,json   # who said what
-    python transcribe_ui.py --transcribe recordings/ --output-dir out/   # a job: resumable, out/ mirrors the tree
-    python transcribe_ui.py --status --output-dir out/                   # the job's counts and failures
-    python transcribe_ui.py --watch inbox/ --output-dir out/             # a drop folder, until Ctrl-C
-    python transcribe_ui.py --transcribe recordings/ --output-dir /shared/out --ray auto   # the job on a Ray cluster
-    python transcribe_ui.py --transcribe clip.mp4 --format srt --subtitle-preset "one line"   # vertical video
-    python transcribe_ui.py --transcribe talk.wav --vocabulary names.txt --replacements fixes.txt
+    python transcribe_ui.py serve --only parakeet --preload --port 8000
+    python transcribe_ui.py transcribe a.wav b.mp3 --model parakeet --format srt --output-dir out/
+    ffmpeg -f pulse -i default -ac 1 -ar 16000 -f s16le - | python transcribe_ui.py live -
+    python transcribe_ui.py transcribe talk.mp3 --ask "What are the action items?"   # and talk.answers.md
+    python transcribe_ui.py ask summary --transcript out/talk.json                 # a transcript made before
+    python transcribe_ui.py transcribe interview.m4a --speakers 2 --format srt,json   # who said what
+    python transcribe_ui.py transcribe recordings/ --output-dir out/   # a job: resumable, out/ mirrors the tree
+    python transcribe_ui.py status --output-dir out/                   # the job's counts and failures
+    python transcribe_ui.py watch inbox/ --output-dir out/             # a drop folder, until Ctrl-C
+    python transcribe_ui.py transcribe recordings/ --output-dir /shared/out --ray auto   # the job on a Ray cluster
+    python transcribe_ui.py transcribe clip.mp4 --format srt --subtitle-preset "one line"   # vertical video
+    python transcribe_ui.py transcribe talk.wav --vocabulary names.txt --replacements fixes.txt
+
+The commands (``cli_commands``) mean exactly what the flags of earlier versions meant, which still work:
+``--transcribe PATH...``, ``--watch DIR``, ``--status``, ``--live SOURCE``, ``--ask Q --transcript JSON...``.
 
 The required models (or those named by ``--only``) are checked before anything else; when one is missing the
 command prints every missing path, the setup command and the guide, and exits with status 1 without opening a
@@ -37,31 +39,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from . import cli_commands as commands
 from .ask import headless as ask_headless
 from .batch import FileResult, Outcome, output_stems, parse_formats, planned_outputs, summary_line, transcribe_files
+from .cli_options import build_parser
 from .config import (
-    API_KEY_ENV,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    MAX_FILE_SIZE,
     LiveOptions,
     LongAudioPolicy,
     Settings,
     normal_origin,
     parse_size,
 )
-from .diarize import MAX_SPEAKERS, SpeakerOptions
+from .diarize import SpeakerOptions
 from .errors import AppError
-from .exports import EXPORT_FORMATS, SPEAKER_FORMATS, ExportOptions
+from .exports import SPEAKER_FORMATS, ExportOptions
 from .jobs import sources as job_sources
 from .jobs.on_ray import options as ray_options
 from .logs import configure_logging
 from .models.files import start_command
-from .models.registry import DEFAULT_MODEL, DIARIZER, MODELS, transcription_models
+from .models.registry import DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
 from .subtitles import arguments as subtitle_arguments
 from .vocabulary import Vocabulary
-from .vocabulary.options_cli import add_vocabulary_options, vocabulary_from_args
+from .vocabulary.options_cli import vocabulary_from_args
 
 log = logging.getLogger("transcribe.ui")
 
@@ -85,77 +85,22 @@ def parse_model_keys(value: str) -> tuple[str, ...]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line (see the module docstring)."""
-    p = argparse.ArgumentParser(description="Offline speech transcription with local NeMo models.")
-    p.add_argument("--models-dir", help="folder with the model files (default: $LOCAL_MODELS_DIR or local_models/ "
-                   "beside transcribe_ui.py)")
-    p.add_argument("--only", metavar="KEY[,KEY]",
-                   help=f"start with only these models set up ({', '.join(MODELS)}); the others are shown as "
-                   "not installed, with their setup command (default: every required model must be set up)")
-    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: 127.0.0.1, this computer only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
-    p.add_argument("--share", action="store_true", help="also create a public Gradio link (uses the internet)")
-    p.add_argument("--preload", action="store_true", help="load the default model in the background at start")
-    p.add_argument("--float32", action="store_true",
-                   help="run Canary in float32 on a GPU too (default: bfloat16 where the GPU supports it, about half "
-                   "the GPU memory)")
-    p.add_argument("--canary-word-times", choices=["on", "off"], default="on",
-                   help="Canary-Qwen gets word times from Parakeet (which transcribes the audio too, when installed): "
-                   "on (default) or off (times per window of up to 40 s)")
-    p.add_argument("--half", action="store_true", help=argparse.SUPPRESS)  # deprecated: bfloat16 is the default
-    p.add_argument("--unload-after", type=float, metavar="MINUTES",
-                   help="unload a model from memory after this many minutes without use (default: keep it)")
-    p.add_argument("--model", choices=list(transcription_models()),
-                   help=f"default model on the page; the model for --transcribe and --live (default: {DEFAULT_MODEL}, "
-                   "or the first of --only)")
-    p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help=f"largest upload (default: {MAX_FILE_SIZE})")
-    p.add_argument("--allowed-hosts", default="", metavar="NAMES",
-                   help="host names, separated by commas, that the server answers to besides 127.0.0.1, localhost "
-                   "and [::1] (a reverse proxy's); requests for any other name are refused")
-    p.add_argument("--allowed-origins", default="", metavar="ORIGINS",
-                   help="web pages, separated by commas (scheme://host:port), whose scripts may use the server "
-                   "besides its own page; every other page is refused, loopback ones on other ports too")
-    p.add_argument("--api-key", metavar="KEY", help=f"the key that the API and the page ask for (default: "
-                   f"${API_KEY_ENV}, which other users cannot see in the process list); needed with a --host "
-                   "other computers can reach")
-    p.add_argument("--verbose", action="store_true", help="also show the log lines of NeMo, Lightning and transformers")
-    add_vocabulary_options(p)
-    headless = p.add_argument_group("without a browser")
-    headless.add_argument("--transcribe", nargs="+", metavar="PATH",
-                          help="transcribe these files, folders (searched recursively; outputs mirror the tree) or "
-                          "manifests (NeMo JSONL, or a list of paths) and exit; a folder or manifest runs as a job "
-                          "that a rerun resumes")
-    headless.add_argument("--format", help=f"{', '.join(EXPORT_FORMATS)}, several separated by commas, or all "
-                          "(default: txt)")
-    headless.add_argument("--output-dir", type=Path, help="where to write the files (default: the current folder)")
-    headless.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
-    jobs = p.add_argument_group("folders and archives (jobs)")
-    jobs.add_argument("--retries", type=int, default=2, metavar="N",
-                      help="a job's failed files are tried again on later runs up to N times (default: 2)")
-    jobs.add_argument("--batch-seconds", type=float, metavar="S",
-                      help="audio per model call when short files are batched (default: measured per device)")
-    jobs.add_argument("--status", action="store_true",
-                      help="print the job of --output-dir: counts and failures with their messages; transcribe nothing")
-    jobs.add_argument("--watch", metavar="DIR", type=Path,
-                      help="transcribe DIR, then each new file once it stops growing, until Ctrl-C")
-    ray_options.add_arguments(p)
-    subtitle_arguments.add_arguments(headless)
-    headless.add_argument("--live", metavar="SOURCE", help="transcribe live and print each segment when it is "
-                          "final: - reads 16 kHz mono s16le PCM from standard input, a file is played at real-time "
-                          "speed")
-    for name, what in (("chunk", "audio decoded per step"), ("left", "audio before the chunk the model sees"),
-                       ("right", "audio after the chunk the model waits for")):
-        p.add_argument(f"--live-{name}", type=float, metavar="SECONDS", help=f"live transcription (the page's Live "
-                       f"mode and --live): {what} (default: measured per device, see docs/benchmarks.md)")
-    headless.add_argument("--ask", action="append", metavar="QUESTION",
-                          help="ask Canary-Qwen's own LLM about each transcript: a question, or summary, key-points, "
-                          "action-items, questions; again for more questions (answers in <name>.answers.md)")
-    headless.add_argument("--transcript", nargs="+", metavar="JSON",
-                          help="ask --ask about transcripts the app wrote before (their .json) instead of transcribing")
-    headless.add_argument("--speakers", nargs="?", const="auto", metavar="N|auto",
-                          help=f"identify the speakers (1 to {MAX_SPEAKERS}, or auto: the default); needs the speaker "
-                          f"model (python setup_local_models.py --only {DIARIZER}); also writes an .rttm file")
-    args = p.parse_args(argv)
+    """The command line (see the module docstring): a command (``serve``, ``transcribe``, ``watch``, ``status``,
+    ``live``, ``ask``) with its options, or the flags of earlier versions; both give the same namespace."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in commands.COMMANDS:
+        p, args = commands.parse(argv[0], argv[1:], build_parser)
+    elif argv and argv[0] in ("-h", "--help"):
+        commands.print_overview(build_parser)
+        sys.exit(0)
+    else:
+        p = build_parser()
+        args = p.parse_args(argv)
+    return check_args(p, args)
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Check what was given together and turn the strings into options; a usage error exits 2 through ``p``."""
     args.ray_options = ray_options.from_args(p, args)  # None without --ray; exits 2 when Ray is not installed
     try:
         args.vocabulary = vocabulary_from_args(args)
