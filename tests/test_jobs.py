@@ -105,9 +105,12 @@ def test_batch_gives_the_words_and_times_of_single_files(store):
 
     rng = np.random.default_rng(7)
     audios = [utterance(rng, 1 + i % 7) for i in range(22)]
+    from offline_transcribe.backends.tdt_batch_fix import fixed
+
     backend = get_backend("nemo_tdt")
     with store.use("parakeet") as loaded:
         batch = backend.transcribe_batch(loaded.model, audios)
+        assert fixed(loaded.model)  # the batch went through NeMo's batched decoder (durations kept apart)
         single = [backend.transcribe(loaded.model, a, LongAudioPolicy(), lambda f, m: None, []) for a in audios]
     assert sum(len(s) for s in single) >= 20
     for one, many in zip(single, batch, strict=True):
@@ -116,6 +119,44 @@ def test_batch_gives_the_words_and_times_of_single_files(store):
         assert [w.text for w in w1] == [w.text for w in w2]
         for a, b in zip(w1, w2, strict=True):
             assert abs(a.start - b.start) <= FRAME_S + 1e-6 and abs(a.end - b.end) <= FRAME_S + 1e-6
+
+
+def test_the_page_s_files_share_model_calls_with_the_results_of_one_at_a_time(store, tree, tmp_path):
+    """``transcribe_files_batched`` (the page's several files): the files, names, messages and bytes of
+    ``transcribe_files``; progress per batch; a missing file fails alone; a cancel keeps what is finished."""
+    from offline_transcribe.batch import transcribe_files
+    from offline_transcribe.errors import CancelledError
+    from offline_transcribe.jobs.files import transcribe_files_batched
+
+    paths = [*sorted(tree.rglob("*.wav"))[:9], tmp_path / "gone.wav"]
+    (tmp_path / "bad.wav").write_text("not audio\n" * 40)
+    paths.insert(3, tmp_path / "bad.wav")
+    names = [p.name for p in paths]
+    single = transcribe_files(paths, "parakeet", tmp_path / "one", store=store, formats=FORMATS, names=names)
+    said: list[str] = []
+    batched = transcribe_files_batched(paths, "parakeet", tmp_path / "many", store=store, formats=FORMATS,
+                                       names=names, progress=lambda f, m: said.append(m), seconds_per_batch=3.0)
+    assert [(r.name, r.outcome, r.error) for r in batched] == [(r.name, r.outcome, r.error) for r in single]
+    assert [r.outcome.value for r in batched].count("done") == 9
+    assert snapshot(tmp_path / "many") == snapshot(tmp_path / "one")
+    assert any("files together" in m for m in said) and said[-1].endswith(("done", "failed")), said
+
+    assert sum("together" in m for m in said) >= 2, said
+    begun: list[str] = []
+
+    def cancel_after_first_batch(fraction: float, message: str) -> None:
+        if "together" in message or message.endswith(": starting"):
+            begun.append(message)
+        if any("together" in m for m in begun[:-1]):  # the batch after the first shared one
+            raise CancelledError("Cancelled: you stopped the run before this file was finished.")
+
+    out = tmp_path / "cancelled"
+    stopped = transcribe_files_batched(paths, "parakeet", out, store=store, formats=FORMATS, names=names,
+                                       progress=cancel_after_first_batch, seconds_per_batch=3.0)
+    kept = [r for r in stopped if r.ok]
+    assert kept and len(kept) < 9
+    assert {r.error for r in stopped if not r.ok} >= {"Not transcribed: the run was cancelled."}
+    assert sorted(p.stem for p in out.glob("*.txt")) == sorted(Path(r.name).stem for r in kept)
 
 
 # ------------------------------------------------------------------------------------------ names
