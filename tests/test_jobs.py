@@ -341,3 +341,32 @@ def test_command_line_folder_job_rerun_and_status(store, tree, tmp_path, capsys)
     assert transcribe_ui.main(["--status", "--output-dir", str(tmp_path / "o")]) == 0
     assert "0 pending, 0 running, 10 done, 0 no speech, 0 failed" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "o").iterdir())[:2] == [".transcribe-job.sqlite", "clip00.txt"]
+
+
+# ------------------------------------------------------------------------------------------ Canary
+
+
+def test_canary_batches_windows_of_several_files_with_the_text_of_each_alone(tiny_sources, tmp_path):
+    """The tiny SALM (LoRA weights non-zero, so it says something): windows of 6 files of varied length (several
+    windows each, at most 2 s) in shared batches of 4 give each file's segments as the file alone."""
+    import torch
+
+    from offline_transcribe.backends import get_backend
+    from offline_transcribe.config import LongAudioPolicy
+    from offline_transcribe.loaders.salm_checkpoint import restore_salm
+    from tiny_models import build_tiny_canary
+
+    build_tiny_canary(tmp_path / "canary", tiny_sources["parakeet"], lora=True)
+    model = restore_salm(tmp_path / "canary", "cpu", torch.float32)
+    rng = np.random.default_rng(11)
+    audios = [utterance(rng, 2 + 2 * (i % 3)) for i in range(6)]
+    policy = LongAudioPolicy(canary_window_s=2.0, canary_batch_size=4)
+    backend = get_backend("salm")
+    notes: list[list[str]] = [[] for _ in audios]
+    batch = backend.transcribe_batch(model, audios, policy, notes)
+    alone_notes: list[list[str]] = [[] for _ in audios]
+    single = [backend.transcribe(model, a, policy, lambda f, m: None, n)
+              for a, n in zip(audios, alone_notes, strict=True)]
+    assert sum(len(s) for s in single) > len(audios)  # several windows, with text
+    assert batch == single
+    assert notes == alone_notes
