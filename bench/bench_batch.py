@@ -4,6 +4,8 @@
     python bench/bench_batch.py                 # 100 clips of 3-30 s (about 27 min of audio), on the CPU
     python bench/bench_batch.py --clips 40      # a shorter run
     python bench/bench_batch.py --tiny          # the tests' tiny model: a dry run in a minute
+    python bench/bench_batch.py --sweep 30 60 120 240   # also the job with these --batch-seconds (40 clips)
+    python bench/bench_batch.py --device cuda --job-only --clips 64 --seconds 60 60   # bench/gpu_check.sh's row
 
 The model is the random-weight Parakeet-shaped ``.nemo`` that ``bench/bench_load_and_transcribe.py`` builds into
 its cache (built here the same way when it is missing), installed with the real setup script. Clips are cut from
@@ -139,7 +141,7 @@ def run(args: argparse.Namespace) -> dict:
 
         from offline_transcribe import ModelStore
         from offline_transcribe.batch import transcribe_files
-        from offline_transcribe.jobs.job import JobOptions, run_job
+        from offline_transcribe.jobs.job import BATCH_SECONDS, JobOptions, run_job
         from offline_transcribe.jobs.sources import collect
 
         store = ModelStore(models, device=args.device)
@@ -148,48 +150,79 @@ def run(args: argparse.Namespace) -> dict:
         transcribe_files(warm, "parakeet", tmp / "warm", store=store, formats=("txt",))
         rss_loaded = rss_mb()
         paths = sorted(clips.rglob("*.wav"))
-        with PeakRss() as single_rss:
-            started = time.perf_counter()
-            transcribe_files(paths, "parakeet", tmp / "single", store=store, formats=("txt",))
-            single_s = time.perf_counter() - started
-        from offline_transcribe.jobs.job import BATCH_SECONDS
-
         batch_s = args.batch_seconds or BATCH_SECONDS["cuda" if args.device.startswith("cuda") else "cpu"]
-        opts = JobOptions("parakeet", tmp / "job", ("txt",), batch_seconds=batch_s)
-        with PeakRss() as job_rss, open(os.devnull, "w") as devnull:
-            started = time.perf_counter()
-            counts = run_job(collect([clips], opts.out_dir), store, opts, out=devnull, err=devnull)
-            job_s = time.perf_counter() - started
-        assert counts.done == len(paths), counts
         results = {
             "device": args.device, "torch_threads": torch.get_num_threads(), "clips": len(paths),
-            "clip_seconds": list(args.seconds), "audio_s": audio_s, "batch_seconds": opts.batch_seconds,
-            "single_wall_s": single_s, "job_wall_s": job_s, "single_rtfx": audio_s / single_s,
-            "job_rtfx": audio_s / job_s, "speedup": single_s / job_s, "rss_loaded_mb": rss_loaded,
-            "single_peak_rss_mb": single_rss.peak, "job_peak_rss_mb": job_rss.peak,
+            "clip_seconds": list(args.seconds), "audio_s": audio_s, "batch_seconds": batch_s,
+            "rss_loaded_mb": rss_loaded,
             "model": "tiny" if args.tiny else "Parakeet-TDT-0.6B-v2-shaped (random weights)",
         }
-        results |= ledger_costs(tmp)
+        if not args.job_only:
+            with PeakRss() as single_rss:
+                started = time.perf_counter()
+                transcribe_files(paths, "parakeet", tmp / "single", store=store, formats=("txt",))
+                single_s = time.perf_counter() - started
+            results |= {"single_wall_s": single_s, "single_rtfx": audio_s / single_s,
+                        "single_peak_rss_mb": single_rss.peak}
+
+        def job(out: Path, seconds: float, items) -> float:
+            opts = JobOptions("parakeet", out, ("txt",), batch_seconds=seconds)
+            with open(os.devnull, "w") as devnull:
+                started = time.perf_counter()
+                counts = run_job(items, store, opts, out=devnull, err=devnull)
+                wall = time.perf_counter() - started
+            assert counts.done == len(items), counts
+            return wall
+
+        with PeakRss() as job_rss:
+            job_s = job(tmp / "job", batch_s, collect([clips], tmp / "job"))
+        results |= {"job_wall_s": job_s, "job_rtfx": audio_s / job_s, "job_peak_rss_mb": job_rss.peak}
+        if not args.job_only:
+            results["speedup"] = results["single_wall_s"] / job_s
+        if args.sweep:
+            items = collect([clips], tmp / "sweep")[: args.sweep_clips]
+            seconds = sum(soundfile_seconds(i.path) for i in items)
+            results["sweep"] = [
+                {"batch_seconds": s, "clips": len(items), "audio_s": seconds,
+                 "rtfx": seconds / job(tmp / f"sweep-{s:g}", s, collect([clips], tmp / f"sweep-{s:g}")[: len(items)])}
+                for s in args.sweep]
+        if not args.job_only:
+            results |= ledger_costs(tmp)
         return results
+
+
+def soundfile_seconds(path: Path) -> float:
+    """A WAV file's duration."""
+    import soundfile
+
+    return soundfile.info(str(path)).duration
 
 
 def report(r: dict) -> str:
     """The Markdown table for docs/benchmarks.md."""
-    return "\n".join([
+    lines = [
         f"{r['clips']} clips of {r['clip_seconds'][0]:g}-{r['clip_seconds'][1]:g} s ({r['audio_s'] / 60:.1f} min of "
         f"audio), {r['model']}, {r['device']}, torch threads {r['torch_threads']}, batch {r['batch_seconds']:g} s:",
         "",
         "| path | wall (s) | audio s per s (RTFx) | peak RSS (MB) |",
         "|---|---|---|---|",
-        f"| today's `transcribe_files` (one call per file) | {r['single_wall_s']:.1f} | {r['single_rtfx']:.2f} | "
-        f"{r['single_peak_rss_mb']:.0f} |",
-        f"| job (`run_job`: decode ahead, batches by duration) | {r['job_wall_s']:.1f} | {r['job_rtfx']:.2f} | "
-        f"{r['job_peak_rss_mb']:.0f} |",
-        "",
-        f"Job / today: **{r['speedup']:.2f}x** throughput. RSS with the model loaded, before both: "
-        f"{r['rss_loaded_mb']:.0f} MB. Ledger: {r['ledger_ms_per_file']:.2f} ms per file (claim + finish); a rerun "
-        f"over {r['skip_rows']:,} done files (collect, stat, skip): {r['skip_s']:.2f} s.",
-    ])
+    ]
+    if "single_wall_s" in r:
+        lines.append(f"| today's `transcribe_files` (one call per file) | {r['single_wall_s']:.1f} | "
+                     f"{r['single_rtfx']:.2f} | {r['single_peak_rss_mb']:.0f} |")
+    lines.append(f"| job (`run_job`: decode ahead, batches by duration) | {r['job_wall_s']:.1f} | "
+                 f"{r['job_rtfx']:.2f} | {r['job_peak_rss_mb']:.0f} |")
+    lines.append("")
+    if "speedup" in r:
+        lines.append(f"Job / today: **{r['speedup']:.2f}x** throughput. RSS with the model loaded, before both: "
+                     f"{r['rss_loaded_mb']:.0f} MB. Ledger: {r['ledger_ms_per_file']:.2f} ms per file (claim + "
+                     f"finish); a rerun over {r['skip_rows']:,} done files (collect, stat, skip): {r['skip_s']:.2f} s.")
+    if r.get("sweep"):
+        sweep = r["sweep"]
+        lines += ["", f"`--batch-seconds` on {sweep[0]['clips']} of the clips ({sweep[0]['audio_s'] / 60:.1f} min), "
+                  "job path:", "", "| --batch-seconds | " + " | ".join(f"{x['batch_seconds']:g}" for x in sweep) + " |",
+                  "|---|" + "---|" * len(sweep), "| RTFx | " + " | ".join(f"{x['rtfx']:.2f}" for x in sweep) + " |"]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, nargs=2, default=(3.0, 30.0), metavar=("MIN", "MAX"))
     p.add_argument("--batch-seconds", type=float, default=None, help="default: the job's default for the device")
     p.add_argument("--tiny", action="store_true", help="the tests' tiny model (a dry run)")
+    p.add_argument("--job-only", action="store_true",
+                   help="the job path alone (no one-file path, no ledger costs): bench/gpu_check.sh's batch row")
+    p.add_argument("--sweep", type=float, nargs="*", default=[], metavar="S",
+                   help="also run the job with each of these --batch-seconds, on --sweep-clips of the clips")
+    p.add_argument("--sweep-clips", type=int, default=40)
     p.add_argument("--json", type=Path)
     p.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

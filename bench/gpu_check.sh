@@ -16,7 +16,10 @@
 #   4. live transcription on the Parakeet-shaped model: compute per step of the GPU's candidate contexts, and the
 #      GPU default fed at real-time speed for 20 s, latency of every committed word (bench/bench_live.py --check);
 #   5. phrase boosting on the Parakeet-shaped model: 10 and 1,000 phrases against none on 60 s and 10 min of audio,
-#      and the boosting tree's build time (bench/bench_vocabulary.py).
+#      and the boosting tree's build time (bench/bench_vocabulary.py);
+#   6. a job of 64 one-minute files through the job path (decode ahead, batches by duration, ledger, exports) on the
+#      Parakeet-shaped model: RTFx against the targets of 3,000 (H100) and 5,000 (H200)
+#      (bench/bench_batch.py --job-only; the dry run: 4 files, tiny model).
 # The benchmark models (random weights) and their audio are built on that machine while step 1 runs.
 # Results: gpu_check.json (every step's status and figures), gpu_check.md (the tables), gpu_check.log (all output)
 # and bench_logs.tar.gz, in $OUT when it is set, else in bench/gpu-results/ (bench/gpu-results/dry-run/).
@@ -131,4 +134,8 @@ tail -n 5 "$WORK/logs/prepare_canary.log"
   step live 120 "$PY" bench/bench_live.py --device "$DEVICE" --check $SIZE --json "$WORK/live.json"
 ((PARAKEET_READY == 0)) &&
   step vocabulary 120 "$PY" bench/bench_vocabulary.py --device "$DEVICE" $SIZE --json "$WORK/vocabulary.json"
+BATCH_FILES=$( ((DRY)) && echo 4 || echo 64)
+((PARAKEET_READY == 0)) &&
+  step batch 120 "$PY" bench/bench_batch.py --device "$DEVICE" --job-only --clips "$BATCH_FILES" --seconds 60 60 \
+    $SIZE --json "$WORK/batch.json"
 summary

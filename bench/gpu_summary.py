@@ -4,9 +4,9 @@
     python bench/gpu_summary.py --work /tmp/gpu-check --results "$OUT" [--dry-run]
 
 Reads what ``bench/gpu_check.sh`` left in ``--work`` (``steps.jsonl``, ``environment.json``, ``gpu_tests.xml``,
-``parakeet.json``, ``canary.json``, ``live.json``) and writes ``gpu_check.json`` (all of it) and ``gpu_check.md`` (the
-benchmarks' tables, as ``docs/benchmarks.md`` shows them) into ``--results``. Exit status 0 when every step
-succeeded and no test failed.
+``parakeet.json``, ``canary.json``, ``live.json``, ``batch.json``) and writes ``gpu_check.json`` (all of it) and
+``gpu_check.md`` (the benchmarks' tables, as ``docs/benchmarks.md`` shows them) into ``--results``. Exit status 0
+when every step succeeded and no test failed.
 """
 
 from __future__ import annotations
@@ -100,6 +100,18 @@ def live_headline(live: dict | None) -> list[str]:
             f"{rt['after_end_s']:.2f} s after the last audio{'; ' + rt['error'] if rt.get('error') else ''}"]
 
 
+BATCH_TARGETS = {"H100": 3000.0, "H200": 5000.0}  # issue #24: RTFx of the job path, 64 one-minute files
+
+
+def batch_headline(batch: dict | None) -> list[str]:
+    """The job path's RTFx on the 64 one-minute files, against the targets, one line."""
+    if not batch:
+        return []
+    targets = ", ".join(f"≥ {v:,.0f} on an {k}" for k, v in BATCH_TARGETS.items())
+    return [f"job path, {batch['clips']} files of {batch['clip_seconds'][0]:g} s, batch {batch['batch_seconds']:g} s: "
+            f"RTFx {batch['job_rtfx']:,.0f} (target {targets}), peak RSS {batch['job_peak_rss_mb']:.0f} MB"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, required=True)
@@ -110,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     tests = read_tests(a.work / "gpu_tests.xml")
     parakeet, canary = read_json(a.work / "parakeet.json"), read_json(a.work / "canary.json")
     live = read_json(a.work / "live.json")
+    batch = read_json(a.work / "batch.json")
     environment = read_json(a.work / "environment.json")
     summary = {"dry_run": a.dry_run, "steps": steps, "environment": environment, "tests": tests,
-               "headline": [], "parakeet": parakeet, "canary": canary, "live": live}
+               "headline": [], "parakeet": parakeet, "canary": canary, "live": live,
+               "batch": batch}
     tables = [f"# GPU check{' (dry run on the CPU)' if a.dry_run else ''}", ""]
     try:
-        summary["headline"] = headline(parakeet, canary) + live_headline(live)
+        summary["headline"] = headline(parakeet, canary) + live_headline(live) + batch_headline(batch)
         if parakeet:
             from bench_load_and_transcribe import report
 
@@ -128,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench_live import report as live_report
 
             tables += ["## Live transcription (Parakeet-shaped model)", "", live_report(live), ""]
+        if batch:
+            from bench_batch import report as batch_report
+
+            tables += ["## A job of one-minute files (Parakeet-shaped model)", "", batch_report(batch), ""]
     except Exception as exc:  # the raw figures are in the JSON all the same
         summary["report_error"] = f"{type(exc).__name__}: {exc}"
     (a.results / "gpu_check.json").write_text(json.dumps(summary, indent=1))

@@ -105,9 +105,12 @@ def test_batch_gives_the_words_and_times_of_single_files(store):
 
     rng = np.random.default_rng(7)
     audios = [utterance(rng, 1 + i % 7) for i in range(22)]
+    from offline_transcribe.backends.tdt_batch_fix import fixed
+
     backend = get_backend("nemo_tdt")
     with store.use("parakeet") as loaded:
         batch = backend.transcribe_batch(loaded.model, audios)
+        assert fixed(loaded.model)  # the batch went through NeMo's batched decoder (durations kept apart)
         single = [backend.transcribe(loaded.model, a, LongAudioPolicy(), lambda f, m: None, []) for a in audios]
     assert sum(len(s) for s in single) >= 20
     for one, many in zip(single, batch, strict=True):
@@ -116,6 +119,44 @@ def test_batch_gives_the_words_and_times_of_single_files(store):
         assert [w.text for w in w1] == [w.text for w in w2]
         for a, b in zip(w1, w2, strict=True):
             assert abs(a.start - b.start) <= FRAME_S + 1e-6 and abs(a.end - b.end) <= FRAME_S + 1e-6
+
+
+def test_the_page_s_files_share_model_calls_with_the_results_of_one_at_a_time(store, tree, tmp_path):
+    """``transcribe_files_batched`` (the page's several files): the files, names, messages and bytes of
+    ``transcribe_files``; progress per batch; a missing file fails alone; a cancel keeps what is finished."""
+    from offline_transcribe.batch import transcribe_files
+    from offline_transcribe.errors import CancelledError
+    from offline_transcribe.jobs.files import transcribe_files_batched
+
+    paths = [*sorted(tree.rglob("*.wav"))[:9], tmp_path / "gone.wav"]
+    (tmp_path / "bad.wav").write_text("not audio\n" * 40)
+    paths.insert(3, tmp_path / "bad.wav")
+    names = [p.name for p in paths]
+    single = transcribe_files(paths, "parakeet", tmp_path / "one", store=store, formats=FORMATS, names=names)
+    said: list[str] = []
+    batched = transcribe_files_batched(paths, "parakeet", tmp_path / "many", store=store, formats=FORMATS,
+                                       names=names, progress=lambda f, m: said.append(m), seconds_per_batch=3.0)
+    assert [(r.name, r.outcome, r.error) for r in batched] == [(r.name, r.outcome, r.error) for r in single]
+    assert [r.outcome.value for r in batched].count("done") == 9
+    assert snapshot(tmp_path / "many") == snapshot(tmp_path / "one")
+    assert any("files together" in m for m in said) and said[-1].endswith(("done", "failed")), said
+
+    assert sum("together" in m for m in said) >= 2, said
+    begun: list[str] = []
+
+    def cancel_after_first_batch(fraction: float, message: str) -> None:
+        if "together" in message or message.endswith(": starting"):
+            begun.append(message)
+        if any("together" in m for m in begun[:-1]):  # the batch after the first shared one
+            raise CancelledError("Cancelled: you stopped the run before this file was finished.")
+
+    out = tmp_path / "cancelled"
+    stopped = transcribe_files_batched(paths, "parakeet", out, store=store, formats=FORMATS, names=names,
+                                       progress=cancel_after_first_batch, seconds_per_batch=3.0)
+    kept = [r for r in stopped if r.ok]
+    assert kept and len(kept) < 9
+    assert {r.error for r in stopped if not r.ok} >= {"Not transcribed: the run was cancelled."}
+    assert sorted(p.stem for p in out.glob("*.txt")) == sorted(Path(r.name).stem for r in kept)
 
 
 # ------------------------------------------------------------------------------------------ names
@@ -300,3 +341,32 @@ def test_command_line_folder_job_rerun_and_status(store, tree, tmp_path, capsys)
     assert transcribe_ui.main(["--status", "--output-dir", str(tmp_path / "o")]) == 0
     assert "0 pending, 0 running, 10 done, 0 no speech, 0 failed" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "o").iterdir())[:2] == [".transcribe-job.sqlite", "clip00.txt"]
+
+
+# ------------------------------------------------------------------------------------------ Canary
+
+
+def test_canary_batches_windows_of_several_files_with_the_text_of_each_alone(tiny_sources, tmp_path):
+    """The tiny SALM (LoRA weights non-zero, so it says something): windows of 6 files of varied length (several
+    windows each, at most 2 s) in shared batches of 4 give each file's segments as the file alone."""
+    import torch
+
+    from offline_transcribe.backends import get_backend
+    from offline_transcribe.config import LongAudioPolicy
+    from offline_transcribe.loaders.salm_checkpoint import restore_salm
+    from tiny_models import build_tiny_canary
+
+    build_tiny_canary(tmp_path / "canary", tiny_sources["parakeet"], lora=True)
+    model = restore_salm(tmp_path / "canary", "cpu", torch.float32)
+    rng = np.random.default_rng(11)
+    audios = [utterance(rng, 2 + 2 * (i % 3)) for i in range(6)]
+    policy = LongAudioPolicy(canary_window_s=2.0, canary_batch_size=4)
+    backend = get_backend("salm")
+    notes: list[list[str]] = [[] for _ in audios]
+    batch = backend.transcribe_batch(model, audios, policy, notes)
+    alone_notes: list[list[str]] = [[] for _ in audios]
+    single = [backend.transcribe(model, a, policy, lambda f, m: None, n)
+              for a, n in zip(audios, alone_notes, strict=True)]
+    assert sum(len(s) for s in single) > len(audios)  # several windows, with text
+    assert batch == single
+    assert notes == alone_notes

@@ -79,8 +79,12 @@ class BatchingBackend(Protocol):
     The results must be those of ``transcribe`` on each file alone (same words, times within a frame).
     """
 
-    def transcribe_batch(self, model: Any, audios: Sequence[np.ndarray]) -> list[list[Segment]]:
-        """Segments for each of ``audios`` (16 kHz mono float32, each short enough for one pass), in order."""
+    def transcribe_batch(
+        self, model: Any, audios: Sequence[np.ndarray], policy: LongAudioPolicy | None = None,
+        notes: Sequence[list[str]] | None = None,
+    ) -> list[list[Segment]]:
+        """Segments for each of ``audios`` (16 kHz mono float32, each short enough for one pass), in order; what
+        the user should know about file ``i`` appended to ``notes[i]``."""
         ...
 
 

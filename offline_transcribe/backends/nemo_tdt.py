@@ -88,8 +88,12 @@ class NemoTdtBackend:
                 results.append((start, end, transcribe_words(model, chunk, offset=start)))
         return words_to_segments(stitch_windows(results))
 
-    def transcribe_batch(self, model: Any, audios: Sequence[np.ndarray]) -> list[list[Segment]]:
-        """Words with times for several short files from one model call (``batch_words``)."""
+    def transcribe_batch(
+        self, model: Any, audios: Sequence[np.ndarray], policy: LongAudioPolicy | None = None,
+        notes: Sequence[list[str]] | None = None,
+    ) -> list[list[Segment]]:
+        """Words with times for several short files (no long-audio mode: nothing to note) from one model call
+        (``batch_words``)."""
         return [words_to_segments(words) for words in batch_words(model, audios)]
 
     def stream_context(self, device: str) -> StreamContext:
@@ -222,43 +226,76 @@ def _hyp_words(hyp, audio: np.ndarray, offset: float) -> list[Word]:
 
 
 def batch_words(model, audios: Sequence[np.ndarray]) -> list[list[Word]]:
-    """Words with times for each of ``audios`` from one ``model.transcribe`` call (the encoder runs on the batch).
+    """Words with times for each of ``audios`` from one pass of the model over them all, padded into one batch.
 
-    On the CPU each file's encoder output is decoded on its own: NeMo 3.0's batched label-looping TDT decoder
-    without CUDA graphs (``tdt_label_looping.torch_impl``) overwrites the recorded token durations of files that
-    found their label while others still search, so word ends in a batch could differ from the file alone by a few
-    frames. The CUDA-graphs decoder used on GPUs keeps them apart and decodes the batch at once.
+    What ``model.transcribe`` does for a batch, without its per-call data loader: the preprocessor and encoder in
+    one forward (dither and padding off, as ``transcribe`` sets them), then the greedy TDT decoder over the batch.
+    NeMo 3.0's batched decoder without CUDA graphs (the CPU's) mixes up the recorded token durations of the files
+    in a batch; ``tdt_batch_fix`` keeps them apart, so each file gets the words and times it gets alone. Should
+    that fix not apply (another NeMo), each file's encoder output is decoded on its own.
     """
     import torch
+    from nemo.collections.asr.parts.utils.timestamp_utils import process_timestamp_outputs
+
+    from .tdt_batch_fix import fixed
 
     if not audios:
         return []
-    process = model._transcribe_output_processing  # NeMo calls it with each batch's encoder output
+    _timestamps_on(model)
+    param = next(model.parameters())
+    padded = [_pad_short(np.ascontiguousarray(a, dtype=np.float32)) for a in audios]
+    lengths = torch.tensor([len(a) for a in padded], dtype=torch.long)
+    signal = torch.zeros(len(padded), int(lengths.max()), dtype=torch.float32)
+    for i, audio in enumerate(padded):
+        signal[i, : len(audio)] = torch.from_numpy(audio)
+    with _inference_settings(model), torch.inference_mode():
+        encoded, encoded_len = model.forward(input_signal=signal.to(param.device, param.dtype),
+                                             input_signal_length=lengths.to(param.device))
+        decode = model.decoding.rnnt_decoder_predictions_tensor
+        if encoded.is_cuda or fixed(model):
+            hyps = decode(encoded, encoded_len, return_hypotheses=True)
+        else:
+            hyps = [h for i, n in enumerate(encoded_len.tolist())
+                    for h in decode(encoded[i : i + 1, :, :n], encoded_len[i : i + 1], return_hypotheses=True)]
+    hyps = process_timestamp_outputs(hyps, model.encoder.subsampling_factor, model.cfg["preprocessor"]["window_stride"])
+    return [_hyp_words(hyp, audio, 0.0) for hyp, audio in zip(hyps, audios, strict=True)]
 
-    def decode_each(outputs, trcfg):
-        decoding = model.decoding  # read now: transcribe may have rebuilt it (timestamps switched on)
-        batched = decoding.rnnt_decoder_predictions_tensor
 
-        def one_at_a_time(encoder_output, encoded_lengths, **kwargs):
-            if encoder_output.is_cuda or encoder_output.shape[0] == 1:
-                return batched(encoder_output, encoded_lengths, **kwargs)
-            hyps = []
-            for i in range(encoder_output.shape[0]):
-                length = int(encoded_lengths[i])
-                hyps += batched(encoder_output[i : i + 1, :, :length], encoded_lengths[i : i + 1], **kwargs)
-            return hyps
+def _pad_short(audio: np.ndarray, min_s: float = 1.0) -> np.ndarray:
+    """``audio`` padded with silence on both sides to ``min_s``, as ``model.transcribe`` pads arrays (its tensor
+    dataset's ``pad_min_duration``), so a short file's times match those of ``transcribe_words``."""
+    missing = int(min_s * SAMPLE_RATE) - len(audio)
+    if missing <= 0:
+        return audio
+    return np.pad(audio, (missing // 2, missing - missing // 2))
 
-        decoding.rnnt_decoder_predictions_tensor = one_at_a_time
-        try:
-            return process(outputs, trcfg)
-        finally:
-            del decoding.rnnt_decoder_predictions_tensor  # the class's method again
 
-    model._transcribe_output_processing = decode_each
-    try:
-        with torch.inference_mode():
-            hyps = model.transcribe(list(audios), batch_size=len(audios), timestamps=True, verbose=False)
-    finally:
-        del model._transcribe_output_processing
-    return [_hyp_words(hyp[0] if isinstance(hyp, list) else hyp, audio, 0.0) for hyp, audio in
-            zip(hyps, audios, strict=True)]
+def _timestamps_on(model) -> None:
+    """The decoder set to record timestamps, as ``model.transcribe(timestamps=True)`` sets it (once)."""
+    from omegaconf import open_dict
+
+    if model.cfg.decoding.get("compute_timestamps", None) is not True:
+        with open_dict(model.cfg.decoding):
+            model.cfg.decoding.compute_timestamps = True
+        model.change_decoding_strategy(model.cfg.decoding, verbose=False)
+
+
+class _inference_settings:
+    """Evaluation mode with the preprocessor's dither and padding off (``model.transcribe``'s settings), restored."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.featurizer = getattr(getattr(model, "preprocessor", None), "featurizer", None)
+
+    def __enter__(self) -> None:
+        self.training = self.model.training
+        self.saved = {k: getattr(self.featurizer, k) for k in ("dither", "pad_to") if hasattr(self.featurizer, k)}
+        for k, value in {"dither": 0.0, "pad_to": 0}.items():
+            if k in self.saved:
+                setattr(self.featurizer, k, value)
+        self.model.eval()
+
+    def __exit__(self, *exc) -> None:
+        for k, value in self.saved.items():
+            setattr(self.featurizer, k, value)
+        self.model.train(self.training)

@@ -7,6 +7,7 @@ random initialisation, straight to its device and dtype (``loaders.salm_checkpoi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,33 @@ class SalmBackend(SalmTextLlm):
             chunks = [audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in group]
             answers = generate(model, chunks, max_new_tokens=int(policy.canary_window_s * 8) + 16)
             segments += [Segment(start, end, text) for (start, end), text in zip(group, answers, strict=True)]
+        return segments
+
+    def transcribe_batch(
+        self, model: Any, audios: Sequence[np.ndarray], policy: LongAudioPolicy | None = None,
+        notes: Sequence[list[str]] | None = None,
+    ) -> list[list[Segment]]:
+        """``transcribe`` of several files at once: the windows of all of them, in order, cut into batches of
+        ``policy.canary_batch_size`` (a batch holds windows of several files), each file's segments as alone;
+        each file's notes appended to ``notes[i]``."""
+        policy = policy or LongAudioPolicy()
+        windows = [(i, start, end) for i, audio in enumerate(audios)
+                   for start, end in quiet_cuts(audio, policy.canary_window_s)]
+        texts: list[str] = []
+        batch = max(1, policy.canary_batch_size)
+        for k in range(0, len(windows), batch):
+            chunks = [audios[i][int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for i, s, e in windows[k : k + batch]]
+            texts += generate(model, chunks, max_new_tokens=int(policy.canary_window_s * 8) + 16)
+        segments: list[list[Segment]] = [[] for _ in audios]
+        for (i, start, end), text in zip(windows, texts, strict=True):
+            if text:
+                segments[i].append(Segment(start, end, text))
+        for i, file_notes in enumerate(notes or []):
+            count = sum(1 for w in windows if w[0] == i)
+            if count > 1:
+                file_notes.append(f"Canary: {count} windows of at most {policy.canary_window_s:.0f} s, cut at quiet "
+                                  "points.")
+            file_notes.append("Timestamps are per window, not per word.")
         return segments
 
     def long_audio_note(self, policy: LongAudioPolicy) -> str:

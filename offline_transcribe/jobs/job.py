@@ -45,7 +45,7 @@ class JobOptions:
     retries: int = DEFAULT_RETRIES
     batch_seconds: float | None = None  # None: BATCH_SECONDS for the store's device
     overwrite: bool = False
-    decode_workers: int = 2
+    decode_workers: int = 0  # threads decoding files ahead; 0: one on a machine of 2 cores or fewer, else two
     policy: LongAudioPolicy | None = None
     runner: str = "local"  # where the batches run: a name in runners.RUNNERS
     runner_options: object = None  # that runner's own options (e.g. on_ray.RayOptions)

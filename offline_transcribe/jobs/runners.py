@@ -10,6 +10,7 @@ carries its own options.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, TextIO
 
@@ -50,7 +51,8 @@ class LocalJobRunner:
 
     def results(self, todo: Sequence[Item], claim: Claim) -> Iterator[Result]:
         """Decode ahead, batch, claim each batch, transcribe it here."""
-        for batch in batches(decode_ahead(todo, self.opts.decode_workers), self.batch_s, self.alone_above):
+        workers = self.opts.decode_workers or (1 if (os.cpu_count() or 1) <= 2 else 2)  # leave the cores to torch
+        for batch in batches(decode_ahead(todo, workers), self.batch_s, self.alone_above):
             claim([d.item for d in batch])
             yield from self.runner.run(batch)
 

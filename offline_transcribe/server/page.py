@@ -29,11 +29,12 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from ..backends import get_backend
-from ..batch import FileResult, Outcome, no_speech_message, transcribe_files
+from ..batch import FileResult, Outcome, no_speech_message
 from ..config import DELETE_CACHE, GUIDE, SETUP_SCRIPT, LongAudioPolicy, Precision, Settings
 from ..devices import CPU_COST, cuda_usable, nvidia_driver, torch_build
 from ..errors import AppError, CancelledError
 from ..exports import write_zip
+from ..jobs.files import transcribe_files_batched
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, MODELS, ModelSpec, get_transcription_spec, required_keys, transcription_models
 from ..models.store import ModelStore
@@ -657,7 +658,7 @@ class TranscribeHandler:
             self._check_cancelled(token, worker)
             progress(fraction, desc=message)
 
-        results = transcribe_files(
+        results = transcribe_files_batched(  # several files share model calls (the job's batches)
             paths,
             spec.key,
             run_dir,
