@@ -22,6 +22,8 @@ from offline_transcribe.vocabulary import (
     MAX_PHRASES,
     Vocabulary,
     apply_replacements,
+    finish_open_words,
+    finish_segments,
     parse_hotwords,
     parse_phrases,
     parse_replacements,
@@ -133,6 +135,21 @@ def test_replacements_keep_srt_cue_times():
     times = [line for line in to_srt(before).splitlines() if "-->" in line]
     assert times == [line for line in to_srt(after).splitlines() if "-->" in line]
     assert "Parakeet-TDT" in to_srt(after) and "Sortformer too" in to_srt(after)
+
+
+def test_live_words_settle_as_their_closed_segment_will_have_them():
+    """A segment still growing (live): the words whose outcome is decided are finished exactly as the closed segment
+    will be, the last ones wait (as tentative words) until the words after them decide a replacement or spelling."""
+    phrases, rules = ("Ada Lovelace",), parse_replacements("parakeet t d t => Parakeet-TDT\ntoday => Today")
+    seg = _segment("we use parakeet t d t with ada lovelace today")
+    (final,) = finish_segments([seg], phrases, rules)
+    for n in range(len(seg.words) + 1):
+        done, pending = finish_open_words(seg.words[:n], phrases, rules)
+        assert done == list(final.words[: len(done)]), n
+        assert len(pending) <= 4 and [w.text.lower() for w in pending] == [w.text.lower() for w in
+                                                                           seg.words[n - len(pending) : n]]
+    assert [w.text for w in done] == ["we", "use", "Parakeet-TDT"]  # "with ada lovelace today": 4-word finds may follow
+    assert finish_open_words(seg.words, (), ()) == (list(seg.words), [])
 
 
 def test_replacements_apply_to_segments_without_word_times():
