@@ -116,6 +116,21 @@ def test_page_cli_and_api_give_the_same_transcript_for_the_same_phrases(api, pag
     assert "6 phrases boosted" in messages
 
 
+def test_a_phrase_the_model_cannot_write_is_a_warning_in_the_response(api, files):
+    with files["wav"].open("rb") as f:
+        raw = api.audio.transcriptions.with_raw_response.create(
+            model="parakeet", file=f, response_format="verbose_json", extra_body={"hotwords": "HOME, Zoë Ångström"})
+    (warning,) = json.loads(raw.headers["X-Transcribe-Warnings"])
+    assert "cannot write 'Zoë Ångström'" in warning and "HOME" not in warning, warning
+    assert raw.headers["X-Transcribe-Warnings"].isascii()
+    assert raw.http_response.json()["warnings"] == [warning]
+    assert raw.parse().text  # the SDK reads the response as ever
+    with files["wav"].open("rb") as f:  # the text format: the header alone
+        raw = api.audio.transcriptions.with_raw_response.create(model="parakeet", file=f, response_format="text",
+                                                                extra_body={"hotwords": "HOME"})
+    assert "X-Transcribe-Warnings" not in raw.headers  # every phrase written: no warning
+
+
 def test_bad_vocabulary_is_refused_naming_the_line(api, page, files):
     with pytest.raises(openai.BadRequestError, match="101 characters"):
         api_text(api, files["wav"], extra_body={"hotwords": "ok, " + "x" * 101})
