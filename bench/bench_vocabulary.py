@@ -13,6 +13,11 @@ typed afterwards) around ``NemoTdtBackend.transcribe`` (local attention above 8 
 phrases are pseudo-words of the model's own tokenizer corpus (every one spellable). The weights are random, so the
 transcript is nonsense, but the encoder's and decoder's work per second of audio is the real model's; the boosting
 tree adds its work at every decoder step.
+
+On a CPU the app has the tree remember each state's row (``backends/nemo_boosting_rows.py``) instead of NeMo's
+walk at every step; ``--nemo-walk`` adds a row with NeMo's walk for the largest list, in the same run, to compare.
+Before the timed runs one short transcription warms the model up, and the decoding with and without phrases is
+checked to be the same strategy (``greedy_batch``, label looping), so that the ratios compare like with like.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--tiny", action="store_true", help="the tests' tiny model instead (a dry run)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (bench/gpu_check.sh)")
     p.add_argument("--json", type=Path, help="also write the result here")
+    p.add_argument("--nemo-walk", action="store_true", help="also the largest list with NeMo's own walk of the tree "
+                   "at every step (the rows not remembered), in the same run")
     args = p.parse_args(argv)
     args.seconds = args.seconds or ("20,60" if args.tiny else "60,600")
     import os
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import model_store  # noqa: F401  (the hub libraries offline first)
     from offline_transcribe import LongAudioPolicy
-    from offline_transcribe.backends import get_backend
+    from offline_transcribe.backends import get_backend, nemo_boosting
     from offline_transcribe.backends.nemo_boosting import tree_config
     from offline_transcribe.loaders import nemo_archive
     from offline_transcribe.vocabulary import DEFAULT_WEIGHT, Vocabulary
@@ -96,21 +103,38 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"tree of {n} phrases: built in {tree.wall:.3f} s; switched in and out in {switch.wall:.3f} s",
               flush=True)
 
+    strategies = {model.cfg.decoding.strategy}
+    with backend.boosting(model, lists[counts[-1]], DEFAULT_WEIGHT):
+        strategies.add(model.cfg.decoding.strategy)
+    assert strategies == {"greedy_batch"}, f"not like with like: {strategies}"
+    warm, _ = soundfile.read(make_speech(cache / "audio" / "speech-20s.wav", 20), dtype="float32")
+    with torch.inference_mode():
+        backend.transcribe(model, warm, policy, lambda f, m: None, [])  # warm-up: not timed
+
+    def walk(tree):  # NeMo's walk at every step: the rows not remembered
+        return tree
+
+    remember = nemo_boosting.remember_rows
+    configs = [(str(n), n, remember) for n in [0, *counts]]
+    if args.nemo_walk:
+        configs.append((f"{counts[-1]}_nemo_walk", counts[-1], walk))
     for seconds in [float(s) for s in args.seconds.split(",")]:
         audio, _ = soundfile.read(make_speech(cache / "audio" / f"speech-{seconds:g}s.wav", seconds), dtype="float32")
         row = {}
-        for n in [0, *counts]:
+        for name, n, rows in configs:
+            nemo_boosting.remember_rows = rows
             notes: list[str] = []
             run = VocabularyRun(backend, Vocabulary(tuple(lists.get(n, ()))), "bench", notes)
             with torch.inference_mode(), Stopwatch() as watch:
                 with run.boosting(model):
                     segments = backend.transcribe(model, audio, policy, lambda f, m: None, notes)
                 run.finish(segments)
-            row[n] = round(watch.wall, 2)
-            print(f"{seconds:g} s of audio, {n} phrases: {watch.wall:.1f} s ({seconds / watch.wall:.1f}x real time)",
-                  flush=True)
+            nemo_boosting.remember_rows = remember
+            row[name] = round(watch.wall, 2)
+            print(f"{seconds:g} s of audio, {name} phrases: {watch.wall:.1f} s ({seconds / watch.wall:.1f}x real "
+                  f"time; {sum(len(s.words) for s in segments)} words)", flush=True)
         result["runs"][f"{seconds:g}"] = {
-            "seconds": row, **{f"ratio_{n}": round(row[n] / row[0], 3) for n in counts}
+            "seconds": row, **{f"ratio_{name}": round(row[name] / row["0"], 3) for name, n, _ in configs if n}
         }
     print("BENCH_RESULT " + json.dumps(result), flush=True)
     if args.json:

@@ -230,6 +230,32 @@ def test_the_default_weight_meets_the_recall_target_on_held_out_clips(words_stor
     assert boosted.other_wer <= plain.other_wer + 0.02
 
 
+def test_remembered_rows_give_nemos_steps_exactly(words_store):
+    """On a CPU the boosting tree remembers each state's row (``nemo_boosting_rows``): the same scores and next
+    states as NeMo's walk, for every state, first computed and then remembered; the app's boosting uses it."""
+    import torch
+    from nemo.collections.asr.parts.context_biasing import BoostingTreeModelConfig, GPUBoostingTreeModel
+    from omegaconf import OmegaConf
+
+    from offline_transcribe.backends import get_backend
+    from offline_transcribe.backends.nemo_boosting import tree_config
+    from offline_transcribe.backends.nemo_boosting_rows import remember_rows
+
+    with words_store.use("parakeet") as loaded:
+        cfg = OmegaConf.structured(BoostingTreeModelConfig(**tree_config([*vc.TARGETS, "thank you"], False)))
+        walk, remembered = (GPUBoostingTreeModel.from_config(cfg, tokenizer=loaded.model.tokenizer) for _ in "ab")
+        remember_rows(remembered)
+        states = torch.randperm(walk.num_states, generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            for batch in (states[:3], states[:1], states, states.flip(0), states[5:9]):
+                for mine, nemos in zip(remembered.advance(batch), walk.advance(batch), strict=True):
+                    assert torch.equal(mine, nemos) and mine.dtype == nemos.dtype
+        assert remembered._rows_count == walk.num_states
+        with get_backend("nemo_tdt").boosting(loaded.model, vc.TARGETS, DEFAULT_WEIGHT):
+            (tree,) = loaded.model.decoding.decoding.decoding_computer.fusion_models
+            assert tree._rows_walk is not None
+
+
 def test_phrases_come_out_as_typed_and_unspellable_ones_are_named(words_store, clips):
     words, audio = next(c for c in clips if "home" in c[0])
     result = transcribe_audio(audio, store=words_store, vocabulary=Vocabulary(("HOME", "Qwen"), weight=2.0))

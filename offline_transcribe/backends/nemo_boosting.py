@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .nemo_boosting_rows import remember_rows
+
 log = logging.getLogger("transcribe.vocabulary")
 
 # NeMo's per-token score of a phrase's arcs (multiplied by the weight, ``boosting_tree_alpha``): measured with
@@ -103,6 +105,10 @@ class boosted_decoding:
         except Exception:
             self.__exit__()
             raise
+        if not _on_cuda(self.model):  # no Triton: NeMo's step walks the tree every time (nemo_boosting_rows)
+            computer = getattr(self.model.decoding.decoding, "decoding_computer", None)
+            for tree in getattr(computer, "fusion_models", None) or ():
+                remember_rows(tree)
         return self.model
 
     def __exit__(self, *exc: object) -> None:
