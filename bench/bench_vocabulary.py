@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from bench_load_and_transcribe import (
     build_model,
     make_speech,
 )
+
+SAME_WORDS_WEIGHT = 1e-6  # boosts nothing measurable: the words stay those of the run without phrases
 
 
 def phrases(n: int, seed: int = 0) -> list[str]:
@@ -61,6 +64,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--tiny", action="store_true", help="the tests' tiny model instead (a dry run)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (bench/gpu_check.sh)")
     p.add_argument("--json", type=Path, help="also write the result here")
+    p.add_argument("--repeats", type=int, default=1, help="rounds of every configuration, in turn (the median is "
+                   "reported; default 1)")
+    p.add_argument("--same-words", action="store_true", help=f"also the largest list at weight {SAME_WORDS_WEIGHT:g}: "
+                   "the tree's whole work with the words (and the decoder's steps) of the run without phrases")
     p.add_argument("--nemo-walk", action="store_true", help="also the largest list with NeMo's own walk of the tree "
                    "at every step (the rows not remembered), in the same run")
     args = p.parse_args(argv)
@@ -121,27 +128,33 @@ def main(argv: list[str] | None = None) -> dict:
         return tree
 
     remember = nemo_boosting.remember_rows
-    configs = [(str(n), n, remember) for n in [0, *counts]]
+    configs = [(str(n), n, remember, DEFAULT_WEIGHT) for n in [0, *counts]]
+    if args.same_words:  # all of the tree's work, the words (and so the decoder's steps) as without phrases
+        configs.append((f"{counts[-1]}_same_words", counts[-1], remember, SAME_WORDS_WEIGHT))
     if args.nemo_walk:
-        configs.append((f"{counts[-1]}_nemo_walk", counts[-1], walk))
+        configs.append((f"{counts[-1]}_nemo_walk", counts[-1], walk, DEFAULT_WEIGHT))
     for seconds in [float(s) for s in args.seconds.split(",")]:
         audio, _ = soundfile.read(make_speech(cache / "audio" / f"speech-{seconds:g}s.wav", seconds), dtype="float32")
-        row = {}
-        for name, n, rows in configs:
-            nemo_boosting.remember_rows = rows
-            model.__dict__.pop("_vocabulary_trees", None)  # each run builds its tree: a first request's cost
-            notes: list[str] = []
-            run = VocabularyRun(backend, Vocabulary(tuple(lists.get(n, ()))), "bench", notes)
-            with torch.inference_mode(), Stopwatch() as watch:
-                with run.boosting(model):
-                    segments = backend.transcribe(model, audio, policy, lambda f, m: None, notes)
-                run.finish(segments)
-            nemo_boosting.remember_rows = remember
-            row[name] = round(watch.wall, 2)
-            print(f"{seconds:g} s of audio, {name} phrases: {watch.wall:.1f} s ({seconds / watch.wall:.1f}x real "
-                  f"time; {sum(len(s.words) for s in segments)} words)", flush=True)
+        times: dict[str, list[float]] = {name: [] for name, *_ in configs}
+        for repeat in range(args.repeats):  # the configurations in turn, so that the machine's load hits all alike
+            for name, n, rows, weight in configs:
+                nemo_boosting.remember_rows = rows
+                model.__dict__.pop("_vocabulary_trees", None)  # each run builds its tree: a first request's cost
+                notes: list[str] = []
+                run = VocabularyRun(backend, Vocabulary(tuple(lists.get(n, ())), weight=weight), "bench", notes)
+                with torch.inference_mode(), Stopwatch() as watch:
+                    with run.boosting(model):
+                        segments = backend.transcribe(model, audio, policy, lambda f, m: None, notes)
+                    run.finish(segments)
+                nemo_boosting.remember_rows = remember
+                times[name].append(round(watch.wall, 2))
+                print(f"{seconds:g} s of audio, {name} phrases (round {repeat + 1}): {watch.wall:.1f} s "
+                      f"({seconds / watch.wall:.1f}x real time; {sum(len(s.words) for s in segments)} words)",
+                      flush=True)
+        row = {name: round(statistics.median(values), 2) for name, values in times.items()}
         result["runs"][f"{seconds:g}"] = {
-            "seconds": row, **{f"ratio_{name}": round(row[name] / row["0"], 3) for name, n, _ in configs if n}
+            "seconds": row, "all": times, **{f"ratio_{name}": round(row[name] / row["0"], 3) for name in row if
+                                             name != "0"},
         }
     print("BENCH_RESULT " + json.dumps(result), flush=True)
     if args.json:

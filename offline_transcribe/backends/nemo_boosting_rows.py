@@ -18,8 +18,8 @@ from __future__ import annotations
 import types
 from typing import Any
 
-MAX_ROWS = 4096  # 4,096 rows × 1,024 tokens × 8 bytes = 32 MiB at most for Parakeet v2 (v3's 8,192 tokens: 256 MiB)
-MAX_BYTES = 64 << 20  # fewer rows for a larger vocabulary: at most 64 MiB
+MAX_ROWS = 4096  # 4,096 rows × 1,024 tokens × 8 bytes = 32 MiB at most for Parakeet v2
+MAX_BYTES = 32 << 20  # fewer rows for a larger vocabulary (v3's 8,192 tokens: 512 rows); 1,000 phrases reach ~200
 
 
 def remember_rows(tree: Any) -> Any:
