@@ -13,6 +13,13 @@ typed afterwards) around ``NemoTdtBackend.transcribe`` (local attention above 8 
 phrases are pseudo-words of the model's own tokenizer corpus (every one spellable). The weights are random, so the
 transcript is nonsense, but the encoder's and decoder's work per second of audio is the real model's; the boosting
 tree adds its work at every decoder step.
+
+On a CPU the app adds the tree to the decoder's fusion models without rebuilding the decoding, and has it remember
+each state's row (``backends/nemo_boosting_rows.py``) instead of NeMo's walk at every step; ``--nemo-walk`` adds a
+row with NeMo's walk for the largest list, in the same run, to compare. Every timed run builds its tree (the cost
+of a request with a new list; the app keeps the trees of the last four lists, so a repeated list costs nothing).
+Before the timed runs one short transcription warms the model up, and the decoding with and without phrases is
+checked to be the same strategy (``greedy_batch``, label looping), so that the ratios compare like with like.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 from pathlib import Path
 
@@ -33,6 +41,8 @@ from bench_load_and_transcribe import (
     build_model,
     make_speech,
 )
+
+SAME_WORDS_WEIGHT = 1e-6  # boosts nothing measurable: the words stay those of the run without phrases
 
 
 def phrases(n: int, seed: int = 0) -> list[str]:
@@ -54,6 +64,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--tiny", action="store_true", help="the tests' tiny model instead (a dry run)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (bench/gpu_check.sh)")
     p.add_argument("--json", type=Path, help="also write the result here")
+    p.add_argument("--repeats", type=int, default=1, help="rounds of every configuration, in turn (the median is "
+                   "reported; default 1)")
+    p.add_argument("--same-words", action="store_true", help=f"also the largest list at weight {SAME_WORDS_WEIGHT:g}: "
+                   "the tree's whole work with the words (and the decoder's steps) of the run without phrases")
+    p.add_argument("--nemo-walk", action="store_true", help="also the largest list with NeMo's own walk of the tree "
+                   "at every step (the rows not remembered), in the same run")
     args = p.parse_args(argv)
     args.seconds = args.seconds or ("20,60" if args.tiny else "60,600")
     import os
@@ -63,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import model_store  # noqa: F401  (the hub libraries offline first)
     from offline_transcribe import LongAudioPolicy
-    from offline_transcribe.backends import get_backend
+    from offline_transcribe.backends import get_backend, nemo_boosting
     from offline_transcribe.backends.nemo_boosting import tree_config
     from offline_transcribe.loaders import nemo_archive
     from offline_transcribe.vocabulary import DEFAULT_WEIGHT, Vocabulary
@@ -90,27 +106,60 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = OmegaConf.structured(BoostingTreeModelConfig(**tree_config(listed, args.device.startswith("cuda"))))
         with Stopwatch() as tree:
             GPUBoostingTreeModel.from_config(cfg, tokenizer=model.tokenizer)
+        model.__dict__.pop("_vocabulary_trees", None)
         with Stopwatch() as switch, backend.boosting(model, listed, DEFAULT_WEIGHT):
             pass
-        result["tree"][n] = {"build_s": round(tree.wall, 3), "switch_in_and_out_s": round(switch.wall, 3)}
-        print(f"tree of {n} phrases: built in {tree.wall:.3f} s; switched in and out in {switch.wall:.3f} s",
-              flush=True)
+        with Stopwatch() as again, backend.boosting(model, listed, DEFAULT_WEIGHT):
+            pass
+        result["tree"][n] = {"build_s": round(tree.wall, 3), "switch_in_and_out_s": round(switch.wall, 3),
+                             "again_s": round(again.wall, 4)}
+        print(f"tree of {n} phrases: built in {tree.wall:.3f} s; in and out of the decoder in {switch.wall:.3f} s "
+              f"the first time (built), {again.wall:.4f} s again (kept)", flush=True)
 
+    strategies = {model.cfg.decoding.strategy}
+    with backend.boosting(model, lists[counts[-1]], DEFAULT_WEIGHT):
+        strategies.add(model.cfg.decoding.strategy)
+    assert strategies == {"greedy_batch"}, f"not like with like: {strategies}"
+    warm, _ = soundfile.read(make_speech(cache / "audio" / "speech-20s.wav", 20), dtype="float32")
+    with torch.inference_mode():
+        backend.transcribe(model, warm, policy, lambda f, m: None, [])  # warm-up: not timed
+
+    def walk(tree):  # NeMo's walk at every step: the rows not remembered
+        return tree
+
+    remember = nemo_boosting.remember_rows
+    configs = [(str(n), n, remember, DEFAULT_WEIGHT) for n in [0, *counts]]
+    if args.same_words:  # all of the tree's work, the words (and so the decoder's steps) as without phrases
+        configs.append((f"{counts[-1]}_same_words", counts[-1], remember, SAME_WORDS_WEIGHT))
+    if args.nemo_walk:
+        configs.append((f"{counts[-1]}_nemo_walk", counts[-1], walk, DEFAULT_WEIGHT))
     for seconds in [float(s) for s in args.seconds.split(",")]:
         audio, _ = soundfile.read(make_speech(cache / "audio" / f"speech-{seconds:g}s.wav", seconds), dtype="float32")
-        row = {}
-        for n in [0, *counts]:
-            notes: list[str] = []
-            run = VocabularyRun(backend, Vocabulary(tuple(lists.get(n, ()))), "bench", notes)
-            with torch.inference_mode(), Stopwatch() as watch:
-                with run.boosting(model):
-                    segments = backend.transcribe(model, audio, policy, lambda f, m: None, notes)
-                run.finish(segments)
-            row[n] = round(watch.wall, 2)
-            print(f"{seconds:g} s of audio, {n} phrases: {watch.wall:.1f} s ({seconds / watch.wall:.1f}x real time)",
-                  flush=True)
+        times: dict[str, list[float]] = {name: [] for name, *_ in configs}
+        cpu: dict[str, list[float]] = {name: [] for name, *_ in configs}  # this process's CPU seconds: less moved
+        # by the other work of a shared machine than the wall time
+        for repeat in range(args.repeats):  # the configurations in turn, so that the machine's load hits all alike
+            for name, n, rows, weight in configs:
+                nemo_boosting.remember_rows = rows
+                model.__dict__.pop("_vocabulary_trees", None)  # each run builds its tree: a first request's cost
+                notes: list[str] = []
+                run = VocabularyRun(backend, Vocabulary(tuple(lists.get(n, ())), weight=weight), "bench", notes)
+                with torch.inference_mode(), Stopwatch() as watch:
+                    with run.boosting(model):
+                        segments = backend.transcribe(model, audio, policy, lambda f, m: None, notes)
+                    run.finish(segments)
+                nemo_boosting.remember_rows = remember
+                times[name].append(round(watch.wall, 2))
+                cpu[name].append(round(watch.cpu, 2))
+                print(f"{seconds:g} s of audio, {name} phrases (round {repeat + 1}): {watch.wall:.1f} s, CPU "
+                      f"{watch.cpu:.1f} s ({seconds / watch.wall:.1f}x real time; "
+                      f"{sum(len(s.words) for s in segments)} words)", flush=True)
+        row = {name: round(statistics.median(values), 2) for name, values in times.items()}
+        cpu_row = {name: round(statistics.median(values), 2) for name, values in cpu.items()}
         result["runs"][f"{seconds:g}"] = {
-            "seconds": row, **{f"ratio_{n}": round(row[n] / row[0], 3) for n in counts}
+            "seconds": row, "all": times, "cpu_seconds": cpu_row, "all_cpu": cpu,
+            **{f"ratio_{name}": round(row[name] / row["0"], 3) for name in row if name != "0"},
+            **{f"cpu_ratio_{name}": round(cpu_row[name] / cpu_row["0"], 3) for name in row if name != "0"},
         }
     print("BENCH_RESULT " + json.dumps(result), flush=True)
     if args.json:

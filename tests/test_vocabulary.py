@@ -22,6 +22,8 @@ from offline_transcribe.vocabulary import (
     MAX_PHRASES,
     Vocabulary,
     apply_replacements,
+    finish_open_words,
+    finish_segments,
     parse_hotwords,
     parse_phrases,
     parse_replacements,
@@ -135,6 +137,21 @@ def test_replacements_keep_srt_cue_times():
     assert "Parakeet-TDT" in to_srt(after) and "Sortformer too" in to_srt(after)
 
 
+def test_live_words_settle_as_their_closed_segment_will_have_them():
+    """A segment still growing (live): the words whose outcome is decided are finished exactly as the closed segment
+    will be, the last ones wait (as tentative words) until the words after them decide a replacement or spelling."""
+    phrases, rules = ("Ada Lovelace",), parse_replacements("parakeet t d t => Parakeet-TDT\ntoday => Today")
+    seg = _segment("we use parakeet t d t with ada lovelace today")
+    (final,) = finish_segments([seg], phrases, rules)
+    for n in range(len(seg.words) + 1):
+        done, pending = finish_open_words(seg.words[:n], phrases, rules)
+        assert done == list(final.words[: len(done)]), n
+        assert len(pending) <= 4 and [w.text.lower() for w in pending] == [w.text.lower() for w in
+                                                                           seg.words[n - len(pending) : n]]
+    assert [w.text for w in done] == ["we", "use", "Parakeet-TDT"]  # "with ada lovelace today": 4-word finds may follow
+    assert finish_open_words(seg.words, (), ()) == (list(seg.words), [])
+
+
 def test_replacements_apply_to_segments_without_word_times():
     seg = Segment(0.0, 40.0, "the canary qwen model works")
     (out,) = apply_replacements([seg], parse_replacements("canary qwen => Canary-Qwen"))
@@ -211,6 +228,32 @@ def test_the_default_weight_meets_the_recall_target_on_held_out_clips(words_stor
           f"{boosted.precision:.2f}, other words' WER {plain.other_wer:.3f} -> {boosted.other_wer:.3f}")
     assert plain.recall <= 0.5 and boosted.recall >= 0.8
     assert boosted.other_wer <= plain.other_wer + 0.02
+
+
+def test_remembered_rows_give_nemos_steps_exactly(words_store):
+    """On a CPU the boosting tree remembers each state's row (``nemo_boosting_rows``): the same scores and next
+    states as NeMo's walk, for every state, first computed and then remembered; the app's boosting uses it."""
+    import torch
+    from nemo.collections.asr.parts.context_biasing import BoostingTreeModelConfig, GPUBoostingTreeModel
+    from omegaconf import OmegaConf
+
+    from offline_transcribe.backends import get_backend
+    from offline_transcribe.backends.nemo_boosting import tree_config
+    from offline_transcribe.backends.nemo_boosting_rows import remember_rows
+
+    with words_store.use("parakeet") as loaded:
+        cfg = OmegaConf.structured(BoostingTreeModelConfig(**tree_config([*vc.TARGETS, "thank you"], False)))
+        walk, remembered = (GPUBoostingTreeModel.from_config(cfg, tokenizer=loaded.model.tokenizer) for _ in "ab")
+        remember_rows(remembered)
+        states = torch.randperm(walk.num_states, generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            for batch in (states[:3], states[:1], states, states.flip(0), states[5:9]):
+                for mine, nemos in zip(remembered.advance(batch), walk.advance(batch), strict=True):
+                    assert torch.equal(mine, nemos) and mine.dtype == nemos.dtype
+        assert remembered._rows_count == walk.num_states
+        with get_backend("nemo_tdt").boosting(loaded.model, vc.TARGETS, DEFAULT_WEIGHT):
+            (tree,) = loaded.model.decoding.decoding.decoding_computer.fusion_models
+            assert tree._rows_walk is not None
 
 
 def test_phrases_come_out_as_typed_and_unspellable_ones_are_named(words_store, clips):

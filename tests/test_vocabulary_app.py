@@ -1,11 +1,14 @@
 """Custom vocabulary through the app's three doors, with the trained tiny TDT: the page (``gradio_client``), the
 command line (``--vocabulary``, ``--replacements``) and the OpenAI API (the ``openai`` SDK with
 ``extra_body={"hotwords": ...}``) give the same transcript for the same phrases; the server's own ``--vocabulary``
-and ``--replacements`` apply to requests that bring none; bad input is refused with its line; Canary gets the
-replacements and is told that it has no phrase boosting."""
+and ``--replacements`` apply to requests that bring none, the Realtime API's live words included (a session may
+bring its own ``hotwords``); bad input is refused with its line (an ``error`` event over the Realtime socket);
+Canary gets the replacements and is told that it has no phrase boosting."""
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from pathlib import Path
 
@@ -14,11 +17,12 @@ import openai
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError as ClientAppError
+from websockets.sync.client import connect
 
 import vocabulary_clips as vc
 from app_process import running_app
 from offline_transcribe import cli
-from offline_transcribe.audio import write_wav
+from offline_transcribe.audio import load_audio, write_wav
 from tiny_models import SCRIPTED_ANSWER
 
 pytestmark = pytest.mark.timeout(300)
@@ -112,6 +116,21 @@ def test_page_cli_and_api_give_the_same_transcript_for_the_same_phrases(api, pag
     assert "6 phrases boosted" in messages
 
 
+def test_a_phrase_the_model_cannot_write_is_a_warning_in_the_response(api, files):
+    with files["wav"].open("rb") as f:
+        raw = api.audio.transcriptions.with_raw_response.create(
+            model="parakeet", file=f, response_format="verbose_json", extra_body={"hotwords": "HOME, Zoë Ångström"})
+    (warning,) = json.loads(raw.headers["X-Transcribe-Warnings"])
+    assert "cannot write 'Zoë Ångström'" in warning and "HOME" not in warning, warning
+    assert raw.headers["X-Transcribe-Warnings"].isascii()
+    assert raw.http_response.json()["warnings"] == [warning]
+    assert raw.parse().text  # the SDK reads the response as ever
+    with files["wav"].open("rb") as f:  # the text format: the header alone
+        raw = api.audio.transcriptions.with_raw_response.create(model="parakeet", file=f, response_format="text",
+                                                                extra_body={"hotwords": "HOME"})
+    assert "X-Transcribe-Warnings" not in raw.headers  # every phrase written: no warning
+
+
 def test_bad_vocabulary_is_refused_naming_the_line(api, page, files):
     with pytest.raises(openai.BadRequestError, match="101 characters"):
         api_text(api, files["wav"], extra_body={"hotwords": "ok, " + "x" * 101})
@@ -135,3 +154,63 @@ def test_the_page_says_what_applies_to_which_model():
     text = applies_md(Settings())
     assert "Parakeet-TDT-0.6B-v2 and Parakeet-TDT-0.6B-v3 decode" in text
     assert "Canary-Qwen-2.5B: NeMo has no phrase boosting for it, so only the replacements apply." in text
+
+
+# ------------------------------------------------------------------------------------------ live: the Realtime API
+
+
+def realtime(app, wav: Path, transcription: dict | None = None) -> tuple[str, str]:
+    """One Realtime turn over ``wav`` (sent at once, 16 kHz), with ``transcription`` settings: (the deltas joined,
+    the completed transcript)."""
+    pcm = (np.clip(load_audio(wav), -1, 1) * 32767).astype("<i2").tobytes()
+    with connect(f"ws://127.0.0.1:{app.port}/v1/realtime?intent=transcription", max_size=None) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "session.created"
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+            "format": {"type": "audio/pcm", "rate": 16000}, "transcription": transcription or {}}}}}))  # fmt: skip
+        assert json.loads(ws.recv(timeout=30))["type"] == "session.updated"
+        for i in range(0, len(pcm), 32000):
+            chunk = base64.b64encode(pcm[i : i + 32000]).decode()  # 1 s
+            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        deltas = []
+        while True:
+            event = json.loads(ws.recv(timeout=120))
+            assert event["type"] != "error", event
+            if event["type"] == "conversation.item.input_audio_transcription.delta":
+                deltas.append(event["delta"])
+            if event["type"] == "conversation.item.input_audio_transcription.completed":
+                return "".join(deltas), event["transcript"]
+
+
+def test_the_live_words_of_the_realtime_api_use_the_vocabulary(app, files):
+    joined, server = realtime(app, files["wav"])  # the server's --vocabulary and --replacements
+    print("live, the server's vocabulary:", server)
+    assert joined == server
+    words = server.split()
+    assert ("5" in words or "9" in words) and "five" not in words and "nine" not in words, server
+    joined, own = realtime(app, files["wav"], {"hotwords": list(PHRASES)})  # the session's own phrases (a list)
+    print("live, the session's phrases:", own)
+    assert joined == own
+    _, other = realtime(app, files["wav"], {"hotwords": "Qwen"})  # other phrases: the targets not boosted
+    print("live, other phrases:", other)
+    hits = [w for w in own.split() if w in PHRASES]
+    assert hits and not any(w in vc.TARGETS for w in own.split())  # written as typed
+    assert len(hits) > sum(w.lower() in vc.TARGETS for w in other.split()), (own, other)  # boosted
+
+
+def test_bad_vocabulary_over_the_realtime_socket_gets_an_error_event(app):
+    with connect(f"ws://127.0.0.1:{app.port}/v1/realtime?intent=transcription") as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "session.created"
+
+        def update(transcription: dict) -> dict:
+            ws.send(json.dumps({"type": "session.update", "session": {"audio": {"input": {
+                "transcription": transcription}}}}))  # fmt: skip
+            return json.loads(ws.recv(timeout=30))
+
+        error = update({"hotwords": "ok, " + "x" * 101})["error"]
+        assert error["param"] == "session.audio.input.transcription.hotwords" and "101 characters" in error["message"]
+        error = update({"replacements": "a => b\noops"})["error"]
+        assert "replacements, line 2: 'oops' has no `=>`" in error["message"], error
+        assert update({"hotwords": 5})["error"]["code"] == "invalid_type"
+        updated = update({"hotwords": "Qwen, Sortformer"})  # the connection goes on
+        assert updated["session"]["audio"]["input"]["transcription"]["hotwords"] == ["Qwen", "Sortformer"]

@@ -1,7 +1,12 @@
 """Phrase boosting for NeMo transducers (Parakeet-TDT): NeMo's boosting tree in the greedy decoder.
 
-Offline, ``boosted_decoding`` switches the model's decoding to ``greedy_batch`` with ``greedy.boosting_tree`` (the
-phrases) and ``greedy.boosting_tree_alpha`` (the weight) for one request, and always puts the decoding it found back.
+Offline on a CPU, ``boosted_decoding`` adds the phrases' tree (NeMo's ``GPUBoostingTreeModel``, built once per
+phrase list and kept with the model, ``TREES_KEPT`` lists at most, its rows remembered: ``nemo_boosting_rows``) to
+the fusion models of the model's own ``greedy_batch`` decoder for one request, with the weight as its alpha, which
+is what NeMo's ``greedy.boosting_tree`` / ``greedy.boosting_tree_alpha`` build; the decoding is not rebuilt. Where
+that decoder is not there (another strategy) and on a GPU (whose CUDA graphs are captured with their fusion
+models), it switches the model's decoding to ``greedy_batch`` with ``greedy.boosting_tree`` (the phrases) and
+``greedy.boosting_tree_alpha`` (the weight) for the request, and always puts the decoding it found back.
 Live, ``StreamBoost`` adds the phrases as one model of the decoder's per-stream biasing multi-model
 (``greedy.enable_per_stream_biasing``), so each stream has its own phrases and other requests none.
 
@@ -15,10 +20,14 @@ from __future__ import annotations
 import copy
 import logging
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .nemo_boosting_rows import remember_rows
 
 log = logging.getLogger("transcribe.vocabulary")
 
@@ -26,6 +35,8 @@ log = logging.getLogger("transcribe.vocabulary")
 # the weight on the trained tiny model (docs/benchmarks.md, "Custom vocabulary").
 CONTEXT_SCORE = 3.0
 DEPTH_SCALING = 2.0  # NeMo's value for CTC, RNN-T and TDT
+TREES_KEPT = 4  # phrase lists whose trees a model keeps (the server's defaults, a client's hotwords…)
+_TREES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -67,28 +78,82 @@ def _on_cuda(model: Any) -> bool:
     return next(model.parameters()).device.type == "cuda"
 
 
+def _phrases_file(folder: str, phrases: Sequence[str]) -> Path:
+    """The phrases in a private file (0600 in the 0700 ``folder``), one per line, for NeMo to read."""
+    path = Path(folder) / "phrases.txt"
+    path.touch(mode=0o600)
+    path.write_text("\n".join(phrases) + "\n", encoding="utf-8")
+    return path
+
+
+def kept_tree(model: Any, phrases: Sequence[str]) -> Any:
+    """The boosting tree of ``phrases`` (spellable) for ``model``'s tokenizer on the CPU, its rows remembered: built
+    the first time, then kept with the model for the last ``TREES_KEPT`` phrase lists."""
+    from nemo.collections.asr.parts.context_biasing import BoostingTreeModelConfig, GPUBoostingTreeModel
+    from omegaconf import OmegaConf
+
+    key = (tuple(phrases), CONTEXT_SCORE, DEPTH_SCALING)
+    with _TREES_LOCK:
+        trees: OrderedDict = model.__dict__.setdefault("_vocabulary_trees", OrderedDict())
+        if key in trees:
+            trees.move_to_end(key)
+            return trees[key]
+    with tempfile.TemporaryDirectory(prefix="vocabulary-") as folder:  # not the 1,000 phrases through OmegaConf
+        given = {**tree_config((), use_triton=False), "key_phrases_list": None,
+                 "key_phrases_file": str(_phrases_file(folder, phrases))}
+        tree = GPUBoostingTreeModel.from_config(OmegaConf.structured(BoostingTreeModelConfig(**given)),
+                                                tokenizer=model.tokenizer)
+    remember_rows(tree)
+    with _TREES_LOCK:
+        trees[key] = tree
+        while len(trees) > TREES_KEPT:
+            trees.popitem(last=False)
+    return tree
+
+
+def _label_looping(model: Any) -> Any:
+    """The model's greedy_batch label-looping decoder on the CPU, with timestamps on as the app's transcription
+    wants them (switched on as ``transcribe(timestamps=True)`` does); None where it has another."""
+    from omegaconf import open_dict
+
+    if _on_cuda(model) or model.cfg.decoding.get("strategy") != "greedy_batch":
+        return None
+    if model.cfg.decoding.get("compute_timestamps", None) is not True:
+        with open_dict(model.cfg.decoding):
+            model.cfg.decoding.compute_timestamps = True
+        model.change_decoding_strategy(model.cfg.decoding, verbose=False)
+    computer = getattr(model.decoding.decoding, "decoding_computer", None)
+    return computer if isinstance(getattr(computer, "fusion_models", None), list) else None
+
+
 class boosted_decoding:
     """Decode with ``phrases`` boosted by ``weight`` inside the ``with``; the model's decoding is restored after.
 
-    ``phrases`` must be spellable (see ``spell``). Entering builds the tree (NeMo's ``GPUBoostingTreeModel``).
+    ``phrases`` must be spellable (see ``spell``). See the module docstring for the two ways in.
     """
 
     def __init__(self, model: Any, phrases: Sequence[str], weight: float) -> None:
         self.model, self.phrases, self.weight = model, list(phrases), weight
         self.saved: Any = None
         self.folder: tempfile.TemporaryDirectory | None = None
+        self.added: tuple[Any, Any] | None = None  # (the decoder, the tree) while the tree is among its fusion models
 
     def __enter__(self) -> Any:
         from omegaconf import OmegaConf, open_dict
 
         if not self.phrases or self.weight <= 0:
             return self.model
+        computer = _label_looping(self.model)
+        if computer is not None:
+            tree = kept_tree(self.model, self.phrases)
+            computer.fusion_models.append(tree)
+            computer.fusion_models_alpha.append(float(self.weight))
+            self.added = (computer, tree)
+            return self.model
         # The phrases go to NeMo in a private file, not in the config: a config holding 1,000 phrases costs
         # OmegaConf most of a second to copy and merge on every switch.
         self.folder = tempfile.TemporaryDirectory(prefix="vocabulary-")
-        phrases_file = Path(self.folder.name) / "phrases.txt"
-        phrases_file.touch(mode=0o600)  # private, in a 0700 folder
-        phrases_file.write_text("\n".join(self.phrases) + "\n", encoding="utf-8")
+        phrases_file = _phrases_file(self.folder.name, self.phrases)
         self.saved = copy.deepcopy(self.model.cfg.decoding)
         cfg = copy.deepcopy(self.saved)
         with open_dict(cfg):
@@ -106,6 +171,11 @@ class boosted_decoding:
         return self.model
 
     def __exit__(self, *exc: object) -> None:
+        if self.added is not None:
+            computer, tree = self.added
+            index = next(i for i, m in enumerate(computer.fusion_models) if m is tree)
+            del computer.fusion_models[index], computer.fusion_models_alpha[index]
+            self.added = None
         if self.saved is not None:
             self.model.change_decoding_strategy(self.saved, verbose=False)
             self.saved = None

@@ -31,7 +31,7 @@ from ..errors import AppError, LiveUnavailableError
 from ..models.registry import MODELS, get_spec
 from ..models.store import ModelStore
 from ..types import Segment, Word
-from ..vocabulary import Vocabulary, finish_segments
+from ..vocabulary import Vocabulary, finish_open_words, finish_segments
 from ..vocabulary.apply import can_boost
 
 log = logging.getLogger("transcribe.live")
@@ -179,8 +179,11 @@ class LiveSession:
     def view(self) -> LiveView:
         """The latest words and progress."""
         with self._cond:
+            # The open segment's words as its closed segment will have them: written as typed, replaced; a
+            # replacement's first words stay tentative until the words after them decide it.
+            done, pending = finish_open_words(self._open, self._typed, self._vocabulary.replacements)
             return LiveView(
-                tuple(self._segments), tuple(self._open), self._tentative, self._received / SAMPLE_RATE,
+                tuple(self._segments), tuple(done), (*pending, *self._tentative), self._received / SAMPLE_RATE,
                 self._decoded_s, self._context, self._model_name, self._device, self._finished, self._error,
                 self._heard_while_loading_s,
             )  # fmt: skip

@@ -4,10 +4,11 @@ transcript, segments table and downloads.
 
 The browser side (``live_js``) captures the microphone in an AudioWorklet and sends 16 kHz PCM16 over the server's
 own WebSocket, ``live/ws``: the Realtime protocol of ``realtime`` (``session.update``, ``input_audio_buffer.append``
-and ``.commit``) plus the page's events, ``live.view`` (the live text, committed words and greyed tentative ones,
-and the status line) and ``live.recording`` (at Stop: the token of the recording for the final pass). Gradio's
-own streaming microphone is not used: its recorder module loads after the page, and a Record click before it has
-loaded records nothing at all (``TypeError: ge is not a constructor`` in the page, no chunk ever sent; see
+and ``.commit``; the tab's Vocabulary and Replacements boxes as the session's ``hotwords`` and ``replacements``, so
+the live text uses them too) plus the page's events, ``live.view`` (the live text, committed words and greyed
+tentative ones, and the status line) and ``live.recording`` (at Stop: the token of the recording for the final
+pass). Gradio's own streaming microphone is not used: its recorder module loads after the page, and a Record click
+before it has loaded records nothing at all (``TypeError: ge is not a constructor`` in the page, no chunk ever sent; see
 ``docs/live.md``).
 
 Live decoding runs for one stream at a time in the whole server (``live_slot``, shared with the Realtime API): a
@@ -99,10 +100,13 @@ class PageConnection(realtime.Connection):
     server's live slot, and sends the page's ``live.view`` and ``live.recording`` events."""
 
     claim_at_start = False
+    vocabulary_sources = ("Vocabulary", "Replacements")  # the boxes, as the page's own messages name them
 
     def __init__(self, ws: WebSocket, mode: LiveMode, default_model: str) -> None:
-        super().__init__(ws, mode.store, mode.jobs, mode.options, default_model)
+        defaults = mode.vocabulary.defaults if mode.vocabulary is not None else None
+        super().__init__(ws, mode.store, mode.jobs, mode.options, default_model, defaults)
         self.mode = mode
+        self.vocabulary_problem = ""  # the boxes' error, shown above the status (the live text goes on without them)
         self.chosen = self.config.model  # the model chosen on the page: it makes the final transcript
         self.folder = Path(tempfile.mkdtemp(prefix="live-", dir=mode.root))
         self.writer = soundfile.SoundFile(self.folder / "live recording.wav", "w", SAMPLE_RATE, 1, "PCM_16")
@@ -124,7 +128,13 @@ class PageConnection(realtime.Connection):
                     given["model"] = self.config.model
             except (KeyError, TypeError):
                 pass
-        await super().handle(event)
+        try:
+            await super().handle(event)
+        except realtime.EventError as exc:
+            if (exc.param or "").startswith(f"{realtime.TRANSCRIPTION}."):
+                self.vocabulary_problem = f"✗ {exc} The live text goes on without the boxes."
+                self._shown = ("", "")  # the status is sent again, with the problem
+            raise
 
     def may_decode(self) -> bool:
         return self.decoding and not self._preempted
@@ -163,7 +173,11 @@ class PageConnection(realtime.Connection):
         log.info("live: tab gone; its session is freed")
 
     def status(self, view: LiveView | None) -> str:
-        """The status line under the live text."""
+        """The status line under the live text (after the vocabulary boxes' problem, if they have one)."""
+        line = self._status(view)
+        return f"{self.vocabulary_problem}\n\n{line}".strip() if self.vocabulary_problem else line
+
+    def _status(self, view: LiveView | None) -> str:
         if not self.may_decode() and self._preempted:
             return f"⚠ Live stopped here: another tab took it over. Recorded {self.recorded_s:.1f} s."
         if not self.decoding:
@@ -294,12 +308,17 @@ def keep_recording(path: Path, folder: Path) -> Path:
     return Path(kept)
 
 
-def wire(demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: gr.Radio, outputs: list) -> None:
-    """Connect the panel: Record and Stop run in the page (the socket), the offline pass in the default queue
-    (``transcribe`` is the page's ``TranscribeHandler``: the same results, table and downloads as for files, into
-    ``outputs``, whose last one, the messages, shows the progress)."""
+def wire(
+    demo: gr.Blocks, panel: LivePanel, live: LiveMode, transcribe, model: gr.Radio, outputs: list,
+    vocabulary: tuple[gr.Textbox, gr.Textbox] | None = None,
+) -> None:  # fmt: skip
+    """Connect the panel: Record and Stop run in the page (the socket, which also gets the ``vocabulary`` boxes'
+    text), the offline pass in the default queue (``transcribe`` is the page's ``TranscribeHandler``: the same
+    results, table and downloads as for files, into ``outputs``, whose last one, the messages, shows the progress)."""
     private = dict(api_visibility="private", show_progress="hidden", queue=False)
-    panel.record.click(None, inputs=[model], js=live_js.handler("return liveClient().start(args[0]);"), **private)
+    boxes = list(vocabulary or ())
+    panel.record.click(None, inputs=[model, *boxes], js=live_js.handler("return liveClient().start(...args);"),
+                       **private)  # fmt: skip
 
     def final_pass(token: str | None, model_key: str, request: gr.Request,
                    progress: gr.Progress = gr.Progress()):  # noqa: B008

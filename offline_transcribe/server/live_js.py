@@ -61,7 +61,7 @@ const liveClient = () => window.__transcribeLive ||= (() => {
   };
 
   return {
-    async start(model) {
+    async start(model, phrases, replacements) {
       if (ws) return [];
       recording(true);
       failure = "";
@@ -91,6 +91,9 @@ const liveClient = () => window.__transcribeLive ||= (() => {
         };
         socket.send(JSON.stringify({type: "session.update", session: {type: "transcription", audio: {input: {
           format: {type: "audio/pcm", rate: RATE}, transcription: {model: model}, turn_detection: null}}}}));
+        // The tab's Vocabulary and Replacements boxes, on their own: a problem in them leaves the format as sent.
+        socket.send(JSON.stringify({type: "session.update", session: {type: "transcription", audio: {input: {
+          transcription: {hotwords: (phrases || "").split("\n"), replacements: replacements || ""}}}}}));
         rest = new Float32Array(0);
         node = new AudioWorkletNode(ctx, "live-capture");
         node.port.onmessage = (e) => {

@@ -9,7 +9,9 @@ speech-to-text API (Open WebUI, SubtitleEdit, LiteLLM, the ``openai`` SDKs …) 
 The work is the app's own: ``transcribe_file`` on the uploaded file, with the server's store (a model loaded for
 the page serves the API too), in the server's one-job-at-a-time line (``jobs.JobQueue``); text, SRT and VTT come
 from ``exports``. ``diarized_json`` runs the speaker model first (``diarize``) and labels every segment with its
-speaker, ``A``, ``B``… in order of first speech, as OpenAI labels speakers when it is given no names.
+speaker, ``A``, ``B``… in order of first speech, as OpenAI labels speakers when it is given no names. A phrase the
+model cannot write is a warning: in the header ``X-Transcribe-Warnings`` (a JSON list) and in the JSON formats'
+``warnings``.
 
 Errors come back in OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, with
 the status OpenAI's clients expect (400 bad audio or field, 404 unknown model, 413 too large, 503 model not
@@ -61,6 +63,7 @@ from ..subtitles import arguments as subtitle_fields
 from ..transcribe import transcribe_file
 from ..types import Transcript
 from ..vocabulary import DEFAULT_WEIGHT, Vocabulary, parse_hotwords
+from ..vocabulary.apply import vocabulary_warnings
 from ..wordtimes import borrow
 from .jobs import ClientGone, JobQueue
 
@@ -342,16 +345,29 @@ def diarized_json(t: Transcript) -> dict[str, Any]:
             "segments": diarized_segments(t), "usage": _usage(t)}
 
 
+WARNINGS_HEADER = "X-Transcribe-Warnings"
+
+
+def warnings_header(t: Transcript) -> dict[str, str]:
+    """``X-Transcribe-Warnings``: the transcript's warnings (a phrase the model cannot write) as a JSON list in
+    ASCII; no header without warnings."""
+    warnings = vocabulary_warnings(t.notes)
+    return {WARNINGS_HEADER: json.dumps(warnings)} if warnings else {}
+
+
 def render(t: Transcript, spec: ModelSpec, options: TranscriptionOptions) -> Response:
-    """The transcript in the requested ``response_format``."""
+    """The transcript in the requested ``response_format``; its warnings in the header ``X-Transcribe-Warnings``
+    and, in the JSON formats, in ``warnings`` (only when there are some: OpenAI's clients ignore the field)."""
+    headers, warnings = warnings_header(t), vocabulary_warnings(t.notes)
+    extra = {"warnings": warnings} if warnings else {}
     if options.response_format == "json":
-        return JSONResponse({"text": t.text, "usage": _usage(t)})
+        return JSONResponse({"text": t.text, "usage": _usage(t), **extra}, headers=headers)
     if options.response_format == "verbose_json":
-        return JSONResponse(verbose_json(t, spec, options))
+        return JSONResponse({**verbose_json(t, spec, options), **extra}, headers=headers)
     if options.response_format == "diarized_json":
-        return JSONResponse(diarized_json(t))
+        return JSONResponse({**diarized_json(t), **extra}, headers=headers)
     write, media_type = _TEXT_FORMATS[options.response_format]
-    return PlainTextResponse(write(t, options), media_type=media_type)
+    return PlainTextResponse(write(t, options), media_type=media_type, headers=headers)
 
 
 def stream_events(t: Transcript, options: TranscriptionOptions | None = None) -> list[dict[str, Any]]:
@@ -364,12 +380,13 @@ def stream_events(t: Transcript, options: TranscriptionOptions | None = None) ->
     return [*deltas, {"type": "transcript.text.done", "text": t.text}]
 
 
-def _event_stream(events: list[dict[str, Any]]) -> StreamingResponse:
+def _event_stream(events: list[dict[str, Any]], headers: dict[str, str] | None = None) -> StreamingResponse:
     async def lines() -> AsyncIterator[str]:
         for event in events:
             yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
 
-    return StreamingResponse(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(lines(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", **(headers or {})})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -473,7 +490,7 @@ class TranscriptionApi:
         finally:
             await form.close()
         if options.stream:
-            return _event_stream(stream_events(transcript, options))
+            return _event_stream(stream_events(transcript, options), warnings_header(transcript))
         return render(transcript, spec, options)
 
     def check_speaker_model(self) -> None:

@@ -897,7 +897,8 @@ def build_app(
                         show_progress="hidden", api_visibility="private")
         live_mode = live.LiveMode(store, settings.live, exports_root, handler.jobs, tab_vocabulary)
         vocabulary_panel.remember(demo, vocabulary, settings, tab_vocabulary)
-        live.wire(demo, live_panel, live_mode, handler, model, [text, segments, downloads, stats, messages])
+        live.wire(demo, live_panel, live_mode, handler, model, [text, segments, downloads, stats, messages],
+                  (vocabulary.phrases, vocabulary.replacements))
 
         def model_status() -> str:
             """Each model's local path and state: not installed, not loaded, loading…, ready on GPU/CPU."""

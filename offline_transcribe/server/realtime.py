@@ -4,7 +4,11 @@ vLLM's clients, plugNmeet) gets live text from this server.
 
 * Client events: ``session.update`` (``session.type`` "transcription"; ``audio.input.format`` ``audio/pcm`` at
   24000 Hz, OpenAI's rate and the default, or 16000 Hz; ``audio.input.transcription.model`` one of ours that
-  streams; ``audio.input.turn_detection`` null or ``{"type": "server_vad"}``), ``input_audio_buffer.append``
+  streams; ``audio.input.turn_detection`` null or ``{"type": "server_vad"}``; this server's extension,
+  ``audio.input.transcription.hotwords``, phrases to recognise, a string separated by commas or new lines as the
+  transcription API's ``hotwords`` field, or a list of phrases, and ``...transcription.replacements``,
+  ``find => replace`` lines: they apply from the next turn on, the server's ``--vocabulary`` / ``--replacements``
+  where they are left out), ``input_audio_buffer.append``
   (base64 PCM16 little-endian mono), ``input_audio_buffer.commit`` and ``input_audio_buffer.clear``.
 * Server events: ``session.created``, ``session.updated``, ``input_audio_buffer.committed`` / ``cleared``,
   ``conversation.item.input_audio_transcription.delta`` as the streaming decoder commits words (a word is final
@@ -47,11 +51,12 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..audio import SAMPLE_RATE
 from ..config import LiveOptions, Settings
-from ..errors import AppError
+from ..errors import AppError, VocabularyError
 from ..live.session import LiveSession, LiveView, can_stream, streaming_models
 from ..models.registry import MODELS
 from ..models.store import ModelStore
 from ..types import Word
+from ..vocabulary import DEFAULT_WEIGHT, Replacement, Vocabulary, parse_hotwords, parse_phrases, parse_replacements
 from .jobs import JobQueue
 from .live_slot import LiveSlot, slot_for
 
@@ -96,13 +101,51 @@ def resolve_model(name: str, installed: list[str]) -> str:
                      "session.audio.input.transcription.model")
 
 
-class SessionConfig:
-    """A transcription session's settings (what ``session.update`` changes)."""
+TRANSCRIPTION = "session.audio.input.transcription"
 
-    def __init__(self, model: str) -> None:
+
+def read_phrases(value: object, source: str) -> tuple[str, ...]:
+    """``hotwords`` as a client sends it: a string (commas or new lines between phrases) or a list of phrases (one
+    per item, as the page's box has them per line); ``EventError`` naming the field and the bad phrase."""
+    param = f"{TRANSCRIPTION}.hotwords"
+    try:
+        if isinstance(value, str):
+            return parse_hotwords(value, source)
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return parse_phrases("\n".join(item.replace("\n", " ") for item in value), source)
+    except VocabularyError as exc:
+        raise EventError(str(exc), "invalid_value", param) from None
+    raise EventError(f"'{param}' must be a string of phrases separated by commas or new lines, or a list of "
+                     "phrases.", "invalid_type", param)
+
+
+def read_rules(value: object, source: str) -> tuple[Replacement, ...]:
+    """``replacements``: a string of ``find => replace`` lines; ``EventError`` naming the field and the bad line."""
+    param = f"{TRANSCRIPTION}.replacements"
+    if not isinstance(value, str):
+        raise EventError(f"'{param}' must be a string of `find => replace` lines.", "invalid_type", param)
+    try:
+        return parse_replacements(value, source)
+    except VocabularyError as exc:
+        raise EventError(str(exc), "invalid_value", param) from None
+
+
+class SessionConfig:
+    """A transcription session's settings (what ``session.update`` changes). ``sources`` name the vocabulary's two
+    fields in error messages."""
+
+    def __init__(self, model: str, sources: tuple[str, str] = ("hotwords", "replacements")) -> None:
         self.id = new_id("sess")
         self.model, self.rate = model, RATES[0]
         self.turn_detection: dict[str, Any] | None = None
+        self.phrases: tuple[str, ...] = ()
+        self.replacements: tuple[Replacement, ...] = ()
+        self.sources = sources
+
+    def vocabulary(self, defaults: Vocabulary | None) -> Vocabulary:
+        """The session's vocabulary, the server's ``defaults`` for the parts it leaves empty."""
+        weight = defaults.weight if defaults is not None else DEFAULT_WEIGHT
+        return Vocabulary(self.phrases, self.replacements, weight).or_defaults(defaults)
 
     @property
     def server_vad(self) -> bool:
@@ -112,7 +155,9 @@ class SessionConfig:
         """The session as ``session.created`` / ``session.updated`` carry it."""
         audio_input = {
             "format": {"type": "audio/pcm", "rate": self.rate},
-            "transcription": {"model": self.model},
+            "transcription": {"model": self.model, **({"hotwords": list(self.phrases)} if self.phrases else {}),
+                              **({"replacements": "\n".join(map(str, self.replacements))} if self.replacements
+                                 else {})},
             "turn_detection": self.turn_detection,
             "noise_reduction": None,
         }
@@ -131,6 +176,7 @@ class SessionConfig:
         audio = _object(session, "audio", "session.audio")
         given = _object(audio, "input", "session.audio.input")
         rate, model, turn = self.rate, self.model, self.turn_detection
+        phrases, replacements = self.phrases, self.replacements
         if "format" in given:
             fmt = _object(given, "format", "session.audio.input.format")
             if fmt.get("type", "audio/pcm") != "audio/pcm":
@@ -141,12 +187,16 @@ class SessionConfig:
                 raise EventError(f"PCM rate {rate!r} is not supported: send 24000 (the default) or 16000 Hz.",
                                  "invalid_value", "session.audio.input.format.rate")
         if "transcription" in given:
-            name = _object(given, "transcription", "session.audio.input.transcription").get("model")
+            transcription = _object(given, "transcription", TRANSCRIPTION)
+            name = transcription.get("model")
             if name is not None:
                 if not isinstance(name, str):
-                    raise EventError("The model must be a name.", "invalid_type",
-                                     "session.audio.input.transcription.model")
+                    raise EventError("The model must be a name.", "invalid_type", f"{TRANSCRIPTION}.model")
                 model = resolve_model(name, installed)
+            if "hotwords" in transcription:
+                phrases = read_phrases(transcription["hotwords"], self.sources[0])
+            if "replacements" in transcription:
+                replacements = read_rules(transcription["replacements"], self.sources[1])
         if "turn_detection" in given:
             turn = given["turn_detection"]
             if turn is not None and (not isinstance(turn, dict) or turn.get("type") != "server_vad"):
@@ -155,6 +205,7 @@ class SessionConfig:
                                  "session.audio.input.turn_detection")
             turn = None if turn is None else {"type": "server_vad"}
         self.rate, self.model, self.turn_detection = rate, model, turn
+        self.phrases, self.replacements = phrases, replacements
 
 
 def _object(parent: dict, name: str, param: str) -> dict:
@@ -183,19 +234,24 @@ class Connection:
     """One Realtime WebSocket: its session settings, the live session of its current turn, and what was sent.
 
     ``on_audio``, ``on_view`` and ``on_turn_end`` are the page's hooks; ``page`` is what the page's Live sets up.
+    ``vocabulary`` is the server's (``--vocabulary``, ``--replacements``): each turn's live session boosts and
+    replaces with the session's own, these filling in what it leaves out.
     """
 
     claim_at_start = True  # the API claims the live slot at connection; the page records even without it
+    vocabulary_sources = ("hotwords", "replacements")  # the vocabulary's fields, as error messages name them
 
     def __init__(
-        self, ws: WebSocket, store: ModelStore, jobs: JobQueue, options: LiveOptions, default_model: str
-    ) -> None:
+        self, ws: WebSocket, store: ModelStore, jobs: JobQueue, options: LiveOptions, default_model: str,
+        vocabulary: Vocabulary | None = None,
+    ) -> None:  # fmt: skip
         self.ws, self.store, self.jobs, self.options = ws, store, jobs, options
+        self.vocabulary = vocabulary
         self.slot: LiveSlot = slot_for(jobs)
         installed = store.installed()
         default = default_model if can_stream(default_model) else None
         first = default if default in installed else next(iter(streaming_models(installed)), None)
-        self.config = SessionConfig(first or "")
+        self.config = SessionConfig(first or "", self.vocabulary_sources)
         self.session: LiveSession | None = None
         self._resampler: soxr.ResampleStream | None = None
         self._item = new_id("item")
@@ -317,8 +373,11 @@ class Connection:
         async with self._turn_lock:
             if self.session is None and self.may_decode():
                 try:
-                    self.session = LiveSession(self.store, self.config.model, self.options,
-                                               turn=self._job_turn())
+                    vocabulary = self.config.vocabulary(self.vocabulary)
+                    self.session = LiveSession(self.store, self.config.model, self.options, turn=self._job_turn(),
+                                               vocabulary=vocabulary)
+                    if vocabulary:
+                        log.info("live: vocabulary %s", vocabulary.summary())
                 except AppError as exc:
                     raise EventError(str(exc), "model_not_available", kind="server_error") from None
             self.on_audio(audio)
@@ -457,7 +516,7 @@ def install(app: FastAPI, settings: Settings, store: ModelStore, jobs: JobQueue)
             return
         await ws.accept(subprotocol(ws))
         log.info("realtime: a client connected")
-        await Connection(ws, store, jobs, settings.live, settings.default_model).run()
+        await Connection(ws, store, jobs, settings.live, settings.default_model, settings.vocabulary).run()
         log.info("realtime: the client went away")
 
 

@@ -38,11 +38,12 @@ def applies_md(settings: Settings) -> str:
     others = [s.display_name for s in transcription_models().values() if not can_boost(get_backend(s.backend))]
     live = [s.display_name for s in transcription_models().values()
             if can_boost(get_backend(s.backend)) and getattr(get_backend(s.backend), "streaming", False)]
+    live_note = (" (the live text and its final transcript; boxes changed while recording apply from the next Record)"
+                 if live else " (not in Live)")
     lines = [
         f"**Vocabulary** (up to {MAX_PHRASES:,} names or terms, one per line): boosted while "
-        f"{' and '.join(boosting)} decode{'s' * (len(boosting) == 1)}, in files and in Live's final transcript"
-        f"{' (the live text itself does not use it yet)' if live else ' (not in Live)'}, and written as you typed "
-        "them.",
+        f"{' and '.join(boosting)} decode{'s' * (len(boosting) == 1)}, in files and in Live{live_note}, and written "
+        "as you typed them.",
         "**Replacements** (`find => replace`, one per line, e.g. `parakeet t d t => Parakeet-TDT`): applied to "
         "every model's words, at word boundaries; lower-case finds match any capitals. Word times are kept.",
     ]

@@ -30,12 +30,20 @@ def not_boosted_note(model_name: str) -> str:
             "used; the replacements apply.")
 
 
+WARNING = "⚠ Vocabulary: "  # how a transcript's note that warns about the vocabulary starts
+
+
 def unspellable_note(phrases: Sequence[str], model_name: str) -> str:
     """The warning naming the phrases the model cannot write."""
     names = ", ".join(repr(p) for p in phrases[:10]) + (" …" if len(phrases) > 10 else "")
     verb = "it was" if len(phrases) == 1 else "they were"
-    return (f"⚠ Vocabulary: {model_name} cannot write {names} (its tokenizer lacks some of the characters), so {verb} "
+    return (f"{WARNING}{model_name} cannot write {names} (its tokenizer lacks some of the characters), so {verb} "
             "not boosted; a replacement can still give that spelling.")
+
+
+def vocabulary_warnings(notes: Sequence[str]) -> list[str]:
+    """The warnings among a transcript's ``notes`` (a phrase the model cannot write), without the ⚠ sign."""
+    return [note.removeprefix("⚠ ") for note in notes if note.startswith(WARNING)]
 
 
 class VocabularyRun:

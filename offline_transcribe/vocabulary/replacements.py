@@ -128,10 +128,23 @@ def _replaced(words: Sequence[Word], rule: Replacement, lead: str, trail: str) -
 
 def replace_words(words: Sequence[Word], rules: Sequence[Replacement]) -> list[Word]:
     """``words`` with every rule applied, left to right, the longest matching rule first."""
+    return _replace(words, rules, settled_only=False)[0]
+
+
+def replace_settled(words: Sequence[Word], rules: Sequence[Replacement]) -> tuple[list[Word], list[Word]]:
+    """``replace_words`` on the first words, those whose outcome no later word can change (the rules' longest
+    ``find`` fits after each); the rest as given. For words that still grow at their end (live)."""
+    return _replace(words, rules, settled_only=True)
+
+
+def _replace(words: Sequence[Word], rules: Sequence[Replacement], settled_only: bool) -> tuple[list[Word], list[Word]]:
     ordered = sorted(rules, key=lambda r: -len(r.find))
+    longest = len(ordered[0].find) if ordered else 1
     out: list[Word] = []
     i = 0
     while i < len(words):
+        if settled_only and i + longest > len(words):
+            return out, list(words[i:])
         for rule in ordered:
             n = len(rule.find)
             if i + n <= len(words) and (kept := _match([w.text for w in words[i : i + n]], rule)) is not None:
@@ -141,7 +154,7 @@ def replace_words(words: Sequence[Word], rules: Sequence[Replacement]) -> list[W
         else:
             out.append(words[i])
             i += 1
-    return out
+    return out, []
 
 
 def apply_replacements(segments: Sequence[Segment], rules: Sequence[Replacement]) -> list[Segment]:
@@ -167,3 +180,13 @@ def finish_segments(
 ) -> list[Segment]:
     """``phrases`` written as typed (wherever the model wrote them with other capitals), then ``rules`` applied."""
     return apply_replacements(apply_replacements(segments, spelling_rules(phrases)), rules)
+
+
+def finish_open_words(
+    words: Sequence[Word], phrases: Sequence[str], rules: Sequence[Replacement]
+) -> tuple[list[Word], list[Word]]:
+    """``finish_segments`` on the words of a segment still growing: (the settled words, finished as the closed
+    segment will have them; the last words, as given, until the words after them settle their outcome)."""
+    spelled, raw_rest = replace_settled(words, spelling_rules(phrases))
+    done, spelled_rest = replace_settled(spelled, rules)
+    return done, spelled_rest + raw_rest
