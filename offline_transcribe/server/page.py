@@ -42,6 +42,7 @@ from ..vocabulary import Vocabulary
 from . import editor, live, speakers, subtitles_panel, vocabulary_panel
 from .ask_panel import build_ask_panel
 from .jobs import ClientGone, JobQueue
+from .run_downloads import RunDownloads
 from .workspace import is_file_within
 
 log = logging.getLogger("transcribe.ui")
@@ -790,12 +791,11 @@ def build_app(
     models_dir = store.models_dir
     handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs, input_check,
                                 settings.vocabulary)
-    reshaper = subtitles_panel.Reshaper(handler._new_exports_dir, handler.downloads)
+    run_downloads = RunDownloads(handler._new_exports_dir, handler.downloads)  # written again: rename, edit, reshape
+    reshaper = subtitles_panel.Reshaper(run_downloads)
     tab_vocabulary = vocabulary_panel.TabVocabulary(settings.vocabulary)
-    speaker_handlers = speakers.SpeakerHandlers(
-        handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
-    )
-    editor_handlers = editor.EditorHandlers(handler._new_exports_dir, handler.downloads, transcript_text, segment_rows)
+    speaker_handlers = speakers.SpeakerHandlers(run_downloads, transcript_text, segment_rows, SEGMENT_WIDTHS)
+    editor_handlers = editor.EditorHandlers(run_downloads, transcript_text, segment_rows)
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
@@ -860,8 +860,9 @@ def build_app(
             outputs=[button, inputs.cancel], queue=False, show_progress="hidden", api_visibility="private",
         )  # fmt: skip
         subtitles_panel.wire(subtitle_controls, speaker_view.state, speaker_view.names, downloads, reshaper)
-        editor.wire(editor_view, editor_handlers, speaker_view.state, text, segments, downloads)
-        speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
+        editor.wire(editor_view, editor_handlers, speaker_view.state, speaker_view.names, subtitle_controls.inputs,
+                    text, segments, downloads)
+        speakers.wire(speaker_view, speaker_handlers, text, segments, downloads, subtitle_controls.inputs)
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
         live_mode = live.LiveMode(store, settings.live, exports_root, handler.jobs, tab_vocabulary)
