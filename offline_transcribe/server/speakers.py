@@ -268,5 +268,6 @@ def wire(view: SpeakerView, handlers: SpeakerHandlers, text: gr.Textbox, segment
         inputs=[view.state, view.names, *subtitles],
         outputs=[text, segments, downloads, view.timeline],
         api_name="rename_speakers",
-        api_description="Rename the speakers of the last transcription; every download is written again.",
+        api_description="Rename the speakers of the last transcription; every download is written again (SRT and VTT "
+        "with the subtitle preset and limits given, the standard ones when left out).",
     )
