@@ -128,3 +128,11 @@ class JobRefusedError(AppError):
 
 class VocabularyError(AppError, ValueError):
     """A vocabulary or replacements list (or file) that cannot be used; the message names the line or the path."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The editor
+
+
+class TranscriptFileError(AppError, ValueError):
+    """A file opened to go on editing that is not a transcript JSON this app wrote; the message says what is wrong."""

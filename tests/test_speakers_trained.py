@@ -363,7 +363,36 @@ def test_in_the_browser_two_speakers_show_up_and_a_new_name_reaches_the_srt(app,
         with page.expect_download() as download:
             link.click()
         one_line = Path(download.value.path()).read_text()
+
+        # In the editor, the first segment goes to Speaker 2 and is saved: every download follows, with the name
+        # and the subtitle preset chosen above kept.
+        first = page.locator("#editor .ed-seg").first
+        span = float(first.get_attribute("data-s")), float(first.get_attribute("data-e"))
+        first.locator(".ed-speaker").select_option("Speaker 2")
+        before = link.get_attribute("href")
+        page.locator("#editor .ed-save").click()
+        expect(link).not_to_have_attribute("href", before, timeout=30_000)
+        expect(page.locator("#transcript textarea")).to_have_value(re.compile(r"^Speaker 2: "))
+        edited = {}
+        for suffix in ("srt", "json", "rttm"):
+            with page.expect_download() as download:
+                page.locator(f"#downloads a[download='two people.{suffix}']").click()
+            edited[suffix] = Path(download.value.path()).read_text()
+        shot_editor = save_screenshot(page, tmp_path / "editor_speakers_desktop.png")
         browser.close()
+    first_cue = read_srt(edited["srt"])[0]
+    assert first_cue.lines[0].startswith("Speaker 2: ") and span[0] - 0.002 <= first_cue.start < span[1]
+    check_cues(read_srt(edited["srt"]), PRESETS["one line"])
+    assert "Alice: " in edited["srt"]  # the other segments of Speaker 1 keep the name
+    data = json.loads(edited["json"])
+    assert data["segments"][0]["speaker"] == "Speaker 2" and {w["speaker"] for w in data["segments"][0]["words"]} == {
+        "Speaker 2"}
+    turns = [line.split() for line in edited["rttm"].splitlines()]
+    assert any(t[7] == "Speaker_2" and float(t[3]) <= span[0] + 0.002 and float(t[3]) + float(t[4]) >= span[1] - 0.002
+               for t in turns), (span, edited["rttm"])  # fmt: skip
+    assert not any(t[7] == "Alice" and float(t[3]) < span[1] - 0.002 and float(t[3]) + float(t[4]) > span[0] + 0.002
+                   for t in turns), (span, edited["rttm"])  # fmt: skip
+    print(f"screenshot: {shot_editor}")
     assert "Alice: " in srt and "Speaker 1" not in srt
     assert {e.plaintext.split(":")[0] for e in pysubs2.SSAFile.from_string(srt)} == {"Alice", "Speaker 2"}
     check_cues(read_srt(srt), PRESETS["standard"])

@@ -43,6 +43,7 @@ from ..vocabulary import Vocabulary
 from . import editor, live, speakers, subtitles_panel, vocabulary_panel
 from .ask_panel import build_ask_panel
 from .jobs import ClientGone, JobQueue
+from .run_downloads import RunDownloads
 from .workspace import is_file_within
 
 log = logging.getLogger("transcribe.ui")
@@ -742,6 +743,7 @@ class Inputs:
     button: gr.Button
     cancel: gr.Button  # shown while a run is under way (Transcribe is disabled meanwhile)
     tabs: dict[str, gr.Tab]
+    opener: editor.OpenControls  # "Open transcript": a JSON download and its audio, back in the editor
 
 
 def build_inputs(store: ModelStore, default_model: str) -> Inputs:
@@ -759,6 +761,8 @@ def build_inputs(store: ModelStore, default_model: str) -> Inputs:
             )  # fmt: skip
         with gr.Tab("Live", id="live", elem_id="tab-live") as live_tab:
             live_panel = live.build_panel()
+        with gr.Tab("Open transcript", id="open", elem_id="tab-open") as open_tab:
+            opener = editor.build_controls()
     model = gr.Radio(model_choices(store), value=default_model, label="Model", elem_id="model")
     gr.HTML(missing_models_html(store), elem_id="models-not-installed", visible=bool(missing_models_html(store)))
     with gr.Column(elem_id="speaker-options") as speaker_box:
@@ -766,14 +770,15 @@ def build_inputs(store: ModelStore, default_model: str) -> Inputs:
     with gr.Row(equal_height=True):
         button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
         cancel = gr.Button("Cancel", variant="stop", visible=False, scale=0, min_width=110, elem_id="cancel-button")
-    tabs = {"files": files_tab, "record": record_tab, "live": live_tab}
-    return Inputs(files, recording, live_panel, model, speaker_controls, speaker_box, button, cancel, tabs)
+    tabs = {"files": files_tab, "record": record_tab, "live": live_tab, "open": open_tab}
+    return Inputs(files, recording, live_panel, model, speaker_controls, speaker_box, button, cancel, tabs, opener)
 
 
 def wire_tabs(inputs: Inputs) -> None:
-    """Live shows only what it needs: the model (it transcribes when you stop), not Transcribe or speakers."""
+    """Live shows only what it needs: the model (it transcribes when you stop), not Transcribe or speakers; Open
+    transcript has a button of its own."""
     for name, tab in inputs.tabs.items():
-        shown = name != "live"
+        shown = name in ("files", "record")
         tab.select(lambda shown=shown: (gr.update(visible=shown), gr.update(visible=shown)),
                    outputs=[inputs.button, inputs.speaker_box], queue=False, show_progress="hidden",
                    api_visibility="private")  # fmt: skip
@@ -821,12 +826,12 @@ def build_app(
     models_dir = store.models_dir
     handler = TranscribeHandler(store, exports_root, settings.keep_results_s, settings.long_audio, jobs, input_check,
                                 settings.vocabulary)
-    reshaper = subtitles_panel.Reshaper(handler._new_exports_dir, handler.downloads)
+    run_downloads = RunDownloads(handler._new_exports_dir, handler.downloads)  # written again: rename, edit, reshape
+    reshaper = subtitles_panel.Reshaper(run_downloads)
     tab_vocabulary = vocabulary_panel.TabVocabulary(settings.vocabulary)
-    speaker_handlers = speakers.SpeakerHandlers(
-        handler._new_exports_dir, handler.downloads, transcript_text, segment_rows, SEGMENT_WIDTHS
-    )
-    editor_handlers = editor.EditorHandlers(handler._new_exports_dir, handler.downloads, transcript_text, segment_rows)
+    speaker_handlers = speakers.SpeakerHandlers(run_downloads, transcript_text, segment_rows, SEGMENT_WIDTHS)
+    editor_handlers = editor.EditorHandlers(run_downloads, transcript_text, segment_rows)
+    reopener = editor.Reopener(handler.refuse_foreign_paths, run_downloads, transcript_text, segment_rows, stats_rows)
     with gr.Blocks(
         title="Offline Speech Transcription", analytics_enabled=False, delete_cache=settings.delete_cache
     ) as demo:
@@ -891,8 +896,20 @@ def build_app(
             outputs=[button, inputs.cancel], queue=False, show_progress="hidden", api_visibility="private",
         )  # fmt: skip
         subtitles_panel.wire(subtitle_controls, speaker_view.state, speaker_view.names, downloads, reshaper)
-        editor.wire(editor_view, editor_handlers, speaker_view.state, text, segments, downloads)
-        speakers.wire(speaker_view, speaker_handlers, text, segments, downloads)
+        editor.wire(editor_view, editor_handlers, speaker_view.state, speaker_view.names, subtitle_controls.inputs,
+                    text, segments, downloads)
+        speakers.wire(speaker_view, speaker_handlers, text, segments, downloads, subtitle_controls.inputs)
+        inputs.opener.button.click(
+            reopener.open, inputs=[inputs.opener.transcript, inputs.opener.audio, *subtitle_controls.inputs],
+            outputs=[text, segments, downloads, stats, messages, speaker_view.state], api_visibility="private",
+        ).success(
+            speaker_handlers.show, inputs=speaker_view.state,
+            outputs=[speaker_view.panel, speaker_view.timeline, speaker_view.names, segments], api_visibility="private",
+            queue=False, show_progress="hidden",
+        ).then(
+            editor.EditorHandlers.show, inputs=speaker_view.state, outputs=editor_view, api_visibility="private",
+            queue=False, show_progress="hidden",
+        )  # fmt: skip
         checked.success(handler.follow_status, inputs=token, outputs=status, concurrency_limit=None,
                         show_progress="hidden", api_visibility="private")
         live_mode = live.LiveMode(store, settings.live, exports_root, handler.jobs, tab_vocabulary)

@@ -1,8 +1,8 @@
 """The page's speaker features: the "Identify speakers" controls, the speaker timeline, renaming speakers.
 
 ``page.py`` builds these with ``build_controls`` and ``build_view`` and wires them with ``wire``; everything else
-about speakers on the page is here. Renaming rewrites every download (``diarize.attribute.rename_speakers`` and
-``exports.write_exports``) into a fresh folder, and the text, table and timeline follow; the names apply to the
+about speakers on the page is here. Renaming rewrites every download (``run_downloads``: with the page's
+subtitle settings) into a fresh folder, and the text, table and timeline follow; the names apply to the
 transcripts as first made, so renaming again starts from ``Speaker 1``, ``Speaker 2``…
 """
 
@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import gradio as gr
 
 from ..batch import FileResult
 from ..diarize import MAX_SPEAKERS, SpeakerOptions
-from ..diarize.attribute import rename_speakers
-from ..exports import write_exports
+from ..exports import ExportOptions
 from ..models.files import models_dir_option
 from ..models.registry import DIARIZER, get_spec
 from ..models.store import ModelStore
 from . import speaker_timeline
+from .run_downloads import RunDownloads, names_of
 from .speaker_timeline import timeline_html
+from .subtitles_panel import options_of
 
 COUNT_CHOICES = ["auto", *(str(n) for n in range(1, MAX_SPEAKERS + 1))]
 NAME_HEADERS = ["File", "Speaker", "Name"]
@@ -167,17 +167,16 @@ def has_speakers(results: list[FileResult]) -> bool:
 
 
 class SpeakerHandlers:
-    """Show the speakers of a run, and rename them (rewriting the downloads into a fresh folder)."""
+    """Show the speakers of a run, and rename them (every download written again by ``run_downloads``)."""
 
     def __init__(
         self,
-        new_exports_dir: Callable[[], Path],
-        downloads: Callable[[list[FileResult], Path], list[str]],
+        downloads: RunDownloads,
         text: Callable[[list[FileResult]], str],
         segments: Callable[[list[FileResult]], dict],
         segment_widths: list[str],
     ):
-        self.new_exports_dir, self.downloads, self.text, self.segments = new_exports_dir, downloads, text, segments
+        self.downloads, self.text, self.segments = downloads, text, segments
         self.segment_widths = segment_widths  # the segments table's column widths without a Speaker column
 
     def show(self, results: list[FileResult] | None) -> tuple[dict, str, list[list[str]], dict]:
@@ -188,44 +187,27 @@ class SpeakerHandlers:
         return gr.update(visible=found), timeline_html(results), name_rows(results), gr.update(column_widths=widths)
 
     def rename(
-        self, results: list[FileResult] | None, names: object
+        self, results: list[FileResult] | None, names: object, preset: str | None = None, *limits: float | None
     ) -> tuple[str, dict, list[str], str]:
-        """Text, segments, downloads and timeline with the names of the table."""
+        """Text, segments, downloads and timeline with the names of the table (the downloads' subtitles shaped by
+        the page's Subtitles settings: ``preset`` and its ``limits``; the standard ones without)."""
         results = results or []
         if not has_speakers(results):
             raise gr.Error("Transcribe with “Identify speakers” ticked first: there are no speakers to rename.")
-        given = {(str(f), str(s)): str(n) for f, s, n in _rows(names)}
-        out_dir = self.new_exports_dir()
-        renamed = [self._renamed(res, given, out_dir) for res in results]
-        return self.text(renamed), self.segments(renamed), self.downloads(renamed, out_dir), timeline_html(renamed)
-
-    @staticmethod
-    def _renamed(res: FileResult, given: dict[tuple[str, str], str], out_dir: Path) -> FileResult:
-        t = res.transcript
-        if t is None or not t.speakers or not res.outputs:
-            return res
-        renamed = rename_speakers(t, {s: given.get((res.name, s), "") for s in t.speakers})
-        stem = next(iter(res.outputs.values())).stem
-        outputs = write_exports(renamed, out_dir, stem, [f for f in res.outputs if f != "rttm"])
-        return FileResult(res.path, res.name, renamed, outputs, res.error)
-
-
-def _rows(value: object) -> list[list]:
-    """The table's rows, whether Gradio hands a DataFrame, a dict or a list."""
-    if hasattr(value, "values") and hasattr(value, "columns"):  # pandas
-        return [list(r) for r in value.values.tolist()]  # type: ignore[union-attr]
-    if isinstance(value, dict):
-        return [list(r) for r in value.get("data", [])]
-    return [list(r) for r in value or []]
+        options = ExportOptions(options_of(preset, *limits))
+        renamed, files = self.downloads.write(results, names_of(names), options)
+        return self.text(renamed), self.segments(renamed), files, timeline_html(renamed)
 
 
 def wire(view: SpeakerView, handlers: SpeakerHandlers, text: gr.Textbox, segments: gr.Dataframe,
-         downloads: gr.File) -> None:  # fmt: skip
-    """The rename button (the transcription's ``.then`` shows the panel: see ``page.build_app``)."""
+         downloads: gr.File, subtitles: list[gr.components.Component]) -> None:  # fmt: skip
+    """The rename button (the transcription's ``.then`` shows the panel: see ``page.build_app``); ``subtitles``:
+    the page's subtitle preset and limits, which shape the SRT and VTT written again."""
     view.rename.click(
         handlers.rename,
-        inputs=[view.state, view.names],
+        inputs=[view.state, view.names, *subtitles],
         outputs=[text, segments, downloads, view.timeline],
         api_name="rename_speakers",
-        api_description="Rename the speakers of the last transcription; every download is written again.",
+        api_description="Rename the speakers of the last transcription; every download is written again (SRT and VTT "
+        "with the subtitle preset and limits given, the standard ones when left out).",
     )

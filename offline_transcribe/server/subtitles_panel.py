@@ -4,19 +4,16 @@ transcript the page already has (no new transcription), with the speaker names o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
 from ..batch import FileResult
-from ..diarize.attribute import rename_speakers
-from ..exports import ExportOptions, write_exports
+from ..exports import ExportOptions
 from ..subtitles import PRESETS, SubtitleOptions, subtitle_options
 from ..subtitles.arguments import FIELDS
 from ..subtitles.presets import LIMITS, STANDARD
-from .speakers import _rows as table_rows
+from .run_downloads import RunDownloads, names_of
 
 LABELS = {"max_line_chars": "Characters per line", "max_lines": "Lines per cue", "max_cue_seconds": "Longest cue (s)",
           "max_cps": "Characters per second"}  # fmt: skip
@@ -62,8 +59,8 @@ def _preset_limits(preset: str) -> list[dict]:
 def options_of(preset: str | None, *limits: float | None) -> SubtitleOptions:
     """The options the controls show; raises ``gr.Error`` for limits out of range."""
     try:
-        if not PRESETS.get(preset or STANDARD, PRESETS[STANDARD]).shaped:
-            return subtitle_options(preset)
+        if not limits or not PRESETS.get(preset or STANDARD, PRESETS[STANDARD]).shaped:  # no limits: the preset's
+            return subtitle_options(preset or STANDARD)
         given = {name: (int(v) if name in ("max_line_chars", "max_lines") else float(v))
                  for name, v in zip(FIELDS, limits, strict=True) if v is not None}  # fmt: skip
         return subtitle_options(preset, **given)
@@ -72,11 +69,10 @@ def options_of(preset: str | None, *limits: float | None) -> SubtitleOptions:
 
 
 class Reshaper:
-    """Writes a run's downloads again with the controls' settings (``new_dir``: a fresh folder; ``downloads``: the
-    page's list of files with the ZIP first)."""
+    """Writes a run's downloads again with the controls' settings (``run_downloads.RunDownloads``)."""
 
-    def __init__(self, new_dir: Callable[[], Path], downloads: Callable[[list[FileResult], Path], list[str]]):
-        self.new_dir, self.downloads = new_dir, downloads
+    def __init__(self, downloads: RunDownloads):
+        self.downloads = downloads
 
     def __call__(
         self, results: list[FileResult] | None, names: object, preset: str | None, *limits: float | None
@@ -86,20 +82,7 @@ class Reshaper:
         if not results:
             raise gr.Error("Transcribe something first: there are no downloads to write again.", title="Subtitles",
                            print_exception=False)  # fmt: skip
-        options = ExportOptions(options_of(preset, *limits))
-        given = {(str(f), str(s)): str(n) for f, s, n in table_rows(names)}
-        out_dir = self.new_dir()
-        again = []
-        for res in results:
-            t = res.transcript
-            assert t is not None
-            if t.speakers:
-                t = rename_speakers(t, {s: given.get((res.name, s), "") for s in t.speakers})
-            stem = next(iter(res.outputs.values())).stem
-            formats = [f for f in res.outputs if f != "rttm"]
-            outputs = write_exports(t, out_dir, stem, formats, options)
-            again.append(FileResult(res.path, res.name, t, outputs, res.error))
-        return self.downloads(again, out_dir)
+        return self.downloads.write(results, names_of(names), ExportOptions(options_of(preset, *limits)))[1]
 
     def after_run(
         self, results: list[FileResult] | None, names: object, preset: str | None, *limits: float | None

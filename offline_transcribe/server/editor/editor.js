@@ -78,6 +78,7 @@ function startEdit(i) {
   box.innerHTML = `<textarea class="ed-input" rows="3" aria-label="Text of segment ${i + 1}">${esc(seg.text)}</textarea>
     <button type="button" class="ed-done">Done</button> <button type="button" class="ed-cancel">Cancel</button>`;
   state.editing = i;
+  $(".ed-save").disabled = false;  // Save applies the edit being typed too
   const input = box.querySelector("textarea");
   input.focus(); input.setSelectionRange(input.value.length, input.value.length);
 }

@@ -4,8 +4,8 @@
 its segments (times, text, speaker, words with their times). ``apply_edits(transcript, edits)`` takes what the
 browser sends back (each segment's text and speaker) and returns the transcript with them: a segment whose text
 changed is marked ``edited``; its words keep their own times when their number did not change, and are otherwise
-re-timed inside the segment's span in proportion to their length. A changed speaker moves the segment and its
-words to that speaker.
+re-timed inside the segment's span in proportion to their length. A changed speaker moves the segment, its
+words and its span of the speaker turns (the RTTM) to that speaker.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...paragraphs import paragraph_text
-from ...types import Segment, Transcript, Word
+from ...types import Segment, SpeakerTurn, Transcript, Word
 
 MAX_TEXT = 5000  # characters of one segment's text: an edit longer than this is not a correction
 
@@ -75,18 +75,41 @@ def edit_segment(seg: Segment, text: str, speaker: str | None) -> Segment:
     return replace(seg, text=text, speaker=speaker, words=words, edited=edited)
 
 
+def reassign_turns(turns: list[SpeakerTurn], start: float, end: float, old: str | None, new: str
+                   ) -> list[SpeakerTurn]:  # fmt: skip
+    """The speaker turns with ``[start, end]`` moved from ``old`` to ``new`` (a segment whose speaker was changed):
+    ``old``'s turns lose that span, ``new`` gets it, joined to its turns that touch it (the RTTM follows)."""
+    out: list[SpeakerTurn] = []
+    for turn in turns:
+        if turn.speaker != old or turn.end <= start or turn.start >= end:
+            out.append(turn)
+            continue
+        if turn.start < start:
+            out.append(SpeakerTurn(turn.start, start, turn.speaker))
+        if turn.end > end:
+            out.append(SpeakerTurn(end, turn.end, turn.speaker))
+    joined = SpeakerTurn(start, end, new)
+    for turn in [u for u in out if u.speaker == new and u.start <= end and u.end >= start]:
+        out.remove(turn)
+        joined = SpeakerTurn(min(joined.start, turn.start), max(joined.end, turn.end), new)
+    return sorted([*out, joined], key=lambda u: (u.start, u.end, u.speaker))
+
+
 def apply_edits(t: Transcript, edits: list[dict[str, Any]]) -> Transcript:
     """The transcript with each segment's text and speaker as ``edits`` gives them (one entry per segment, in
     order). Raises ``EditError`` when they do not fit the transcript."""
     if not isinstance(edits, list) or len(edits) != len(t.segments):
         raise EditError("The editor's segments no longer match this transcript: transcribe again, or reload the "
                         "page and edit the latest transcript.")
-    segments = []
+    segments, turns = [], list(t.speaker_turns)
     for i, (seg, edit) in enumerate(zip(t.segments, edits, strict=True)):
         text, speaker = (edit.get("text"), edit.get("speaker", seg.speaker)) if isinstance(edit, dict) else (0, 0)
         if not isinstance(text, str) or len(text) > MAX_TEXT:
             raise EditError(f"Segment {i + 1}: the text must be at most {MAX_TEXT:,} characters.")
         if speaker is not None and (not isinstance(speaker, str) or (t.speakers and speaker not in t.speakers)):
             raise EditError(f"Segment {i + 1}: choose one of the transcript's speakers.")
-        segments.append(edit_segment(seg, text, speaker if t.speakers else seg.speaker))
-    return replace(t, segments=segments, text=paragraph_text(segments))
+        new = edit_segment(seg, text, speaker if t.speakers else seg.speaker)
+        if new.speaker != seg.speaker and new.speaker is not None:
+            turns = reassign_turns(turns, seg.start, seg.end, seg.speaker, new.speaker)
+        segments.append(new)
+    return replace(t, segments=segments, text=paragraph_text(segments), speaker_turns=turns)

@@ -12,7 +12,9 @@ from typing import Any
 import gradio as gr
 
 from ...batch import FileResult
-from ...exports import write_exports
+from ...exports import ExportOptions
+from ..run_downloads import RunDownloads, names_of
+from ..subtitles_panel import options_of
 from .model import EditError, apply_edits, file_value
 
 _HERE = Path(__file__).resolve().parent
@@ -54,16 +56,16 @@ def build() -> gr.HTML:
 
 
 class EditorHandlers:
-    """Show a run in the editor, and save its edits into a fresh downloads folder."""
+    """Show a run in the editor, and save its edits (every download written again by ``run_downloads``, with the
+    speakers' names of the renaming table and the page's subtitle settings)."""
 
     def __init__(
         self,
-        new_exports_dir: Callable[[], Path],
-        downloads: Callable[[list[FileResult], Path], list[str]],
+        downloads: RunDownloads,
         text: Callable[[list[FileResult]], str],
         segments: Callable[[list[FileResult]], dict],
     ):
-        self.new_exports_dir, self.downloads, self.text, self.segments = new_exports_dir, downloads, text, segments
+        self.downloads, self.text, self.segments = downloads, text, segments
 
     @staticmethod
     def show(results: list[FileResult] | None) -> dict[str, Any]:
@@ -71,9 +73,12 @@ class EditorHandlers:
         return editor_value(results)
 
     def save(
-        self, results: list[FileResult] | None, evt: gr.EventData
-    ) -> tuple[str, dict, list[str], list[FileResult], dict[str, Any]]:
-        """Apply the editor's edits: text, segments table, downloads, the run's results and the editor's data."""
+        self, results: list[FileResult] | None, names: object, preset: str | None, max_line_chars: float | None,
+        max_lines: float | None, max_cue_seconds: float | None, max_cps: float | None, evt: gr.EventData,
+    ) -> tuple[str, dict, list[str], list[FileResult], dict[str, Any]]:  # fmt: skip
+        """Apply the editor's edits: text, segments table, downloads, the run's results and the editor's data.
+
+        The run's results keep the speakers' labels (the names are the renaming table's, applied on writing)."""
         results = results or []
         try:
             edits = json.loads(getattr(evt, "_data", {}).get("edits") or "null")
@@ -82,26 +87,26 @@ class EditorHandlers:
         shown = [res for res in results if res.transcript is not None and res.ok]
         if not isinstance(edits, list) or len(edits) != len(shown):
             raise gr.Error("The editor does not match the last transcription: transcribe again and edit that.")
-        out_dir = self.new_exports_dir()
+        options = ExportOptions(options_of(preset, max_line_chars, max_lines, max_cue_seconds, max_cps))
         by_file = dict(zip((id(r) for r in shown), edits, strict=True))
         try:
-            saved = [self._saved(res, by_file[id(res)], out_dir) if id(res) in by_file else res for res in results]
+            saved = [self._edited(res, by_file[id(res)]) if id(res) in by_file else res for res in results]
         except EditError as exc:
             raise gr.Error(str(exc), title="Not saved") from None
+        written, files = self.downloads.write(saved, names_of(names), options)
         gr.Info("Saved: the transcript, the table and every download follow your edits.")
-        return self.text(saved), self.segments(saved), self.downloads(saved, out_dir), saved, editor_value(saved)
+        return self.text(written), self.segments(written), files, saved, editor_value(saved)
 
     @staticmethod
-    def _saved(res: FileResult, edits: Any, out_dir: Path) -> FileResult:
+    def _edited(res: FileResult, edits: Any) -> FileResult:
         assert res.transcript is not None
-        edited = apply_edits(res.transcript, edits)
-        stem = next(iter(res.outputs.values())).stem if res.outputs else Path(res.name).stem
-        outputs = write_exports(edited, out_dir, stem, [f for f in res.outputs if f != "rttm"] or ["txt"])
-        return FileResult(res.path, res.name, edited, outputs, res.error)
+        return FileResult(res.path, res.name, apply_edits(res.transcript, edits), res.outputs, res.error)
 
 
-def wire(view: gr.HTML, handlers: EditorHandlers, state: gr.State, text: gr.Textbox, segments: gr.Dataframe,
+def wire(view: gr.HTML, handlers: EditorHandlers, state: gr.State, names: gr.Dataframe,
+         subtitles: list[gr.components.Component], text: gr.Textbox, segments: gr.Dataframe,
          downloads: gr.File) -> None:  # fmt: skip
-    """Saving: the editor's submit event (its Save button, or Ctrl+Enter in a segment)."""
-    view.submit(handlers.save, inputs=state, outputs=[text, segments, downloads, state, view],
+    """Saving: the editor's submit event (its Save button, or Ctrl+Enter in a segment); ``names``: the speaker
+    renaming table, ``subtitles``: the page's subtitle preset and its four limits."""
+    view.submit(handlers.save, inputs=[state, names, *subtitles], outputs=[text, segments, downloads, state, view],
                 api_visibility="private", show_progress="hidden")
