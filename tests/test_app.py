@@ -343,6 +343,24 @@ def test_gpu_out_of_memory_and_bugs_are_reported_per_file(monkeypatch, tmp_path,
         return real(path, model_key, **kwargs)
 
     monkeypatch.setattr(batch, "transcribe_file", flaky)
+    # Several files share model calls (jobs.files): a failed batch call is redone file by file, where they fail
+    import offline_transcribe.jobs.runner as job_runner
+    from offline_transcribe.backends import get_backend
+
+    real_audio = job_runner.transcribe_audio
+
+    def flaky_audio(samples, model_key, **kwargs):
+        if kwargs.get("source") == "oom.wav":
+            raise GpuOutOfMemoryError("The GPU ran out of memory while transcribing oom.wav.")
+        if kwargs.get("source") == "bug.wav":
+            raise ZeroDivisionError("internal detail")
+        return real_audio(samples, model_key, **kwargs)
+
+    def batch_fails(*args, **kwargs):
+        raise ZeroDivisionError("internal detail")
+
+    monkeypatch.setattr(job_runner, "transcribe_audio", flaky_audio)
+    monkeypatch.setattr(type(get_backend("nemo_tdt")), "transcribe_batch", batch_fails)
     files = [shutil.copy(audio["hello"], tmp_path / n) for n in ("oom.wav", "ok.wav", "bug.wav")]
     handler = page.TranscribeHandler(tiny_store, tmp_path / "exports")
     text, segments, downloads, stats, messages = handler(files, None, "parakeet", progress=lambda *a, **k: None)

@@ -110,14 +110,20 @@ def decode_ahead(items: Sequence[Item], workers: int = 2, depth: int = QUEUE_DEP
                 out.get(timeout=0.1)
 
 
-def batches(decoded: Iterable[Decoded], batch_seconds: float, alone_above_s: float) -> Iterator[list[Decoded]]:
+def batches(decoded: Iterable[Decoded], batch_seconds: float, alone_above_s: float,
+            in_order: bool = False) -> Iterator[list[Decoded]]:
     """Groups of decoded files for one model call each: files that failed to decode, and files longer than
     ``alone_above_s`` or ``batch_seconds``, alone; the others sorted by duration within a look-ahead window and
-    cut into batches of at most ``batch_seconds`` of audio."""
+    cut into batches of at most ``batch_seconds`` of audio. ``in_order``: the files waiting in the window go
+    before a file that goes alone (as a person watching the files of one request expects)."""
     buffer: list[Decoded] = []
     total = 0.0
     for d in decoded:
         if d.audio is None or d.duration > min(alone_above_s, batch_seconds):
+            if in_order and buffer:
+                ready, rest = _cut(buffer, batch_seconds)
+                yield from [*ready, rest]
+                buffer, total = [], 0.0
             yield [d]
             continue
         buffer.append(d)

@@ -89,7 +89,7 @@ def transcribe_files_batched(
             store.load(model_key)
         cap, alone_above = seconds_per_batch or batch_seconds(store), runner.policy.local_attention_above_s
         with contextlib.closing(decode_ahead(items, workers=1)) as decoded:
-            for batch in batches(decoded, cap, alone_above):
+            for batch in batches(decoded, cap, alone_above, in_order=True):
                 started = [where[id(d.item)] for d in batch]
                 done = len(finished)
                 report(done / total, _batch_message(started, names, done, total))

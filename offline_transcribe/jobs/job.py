@@ -31,7 +31,9 @@ from .sources import Item
 log = logging.getLogger("transcribe.jobs")
 
 DEFAULT_RETRIES = 2
-BATCH_SECONDS = {"cpu": 60.0, "cuda": 1920.0}  # audio per model call; see docs/benchmarks.md (jobs)
+# Audio per model call: on a CPU measured (bench/bench_batch.py --sweep: 60 s beat 30, 120 and 240 s; see
+# docs/benchmarks.md, jobs); on a GPU a documented value, not measured (no GPU was lent).
+BATCH_SECONDS = {"cpu": 60.0, "cuda": 1920.0}
 
 
 @dataclass(frozen=True)

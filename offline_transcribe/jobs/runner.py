@@ -91,7 +91,7 @@ class LocalRunner:
         except Exception:
             log.exception("Transcribing %s failed", r.decoded.item.path)
             r.error = str(UnexpectedError(
-                f"Unexpected error while transcribing '{r.decoded.item.path}'. The details are in the log; please "
+                f"Unexpected error while transcribing '{r.decoded.item.name}'. The details are in the log; please "
                 "report them."))
 
     def _batch(self, todo: list[Result]) -> None:
