@@ -32,6 +32,7 @@ from ..models.store import ModelStore
 from . import live, openai_api, openai_chat, page, realtime
 from .access import AccessMiddleware, AccessPolicy, is_loopback
 from .jobs import JobQueue
+from .upload_leftovers import RefusedUploadCleanup
 from .workspace import Workspace, use_private_files
 
 log = logging.getLogger("transcribe.ui")
@@ -77,6 +78,7 @@ def build_server(settings: Settings, store: ModelStore, workspace: Workspace | N
     demo.has_launched = True
     app.state.gradio = next(r.app for r in app.routes if isinstance(r, Mount))
     app.state.workspace = workspace
+    app.add_middleware(RefusedUploadCleanup, upload_dir=workspace.gradio)  # inside the access check
     app.add_middleware(AccessMiddleware, policy=policy)
     app.add_middleware(realtime.SubprotocolKey)  # outside the access check: the browsers' key becomes its header
     return app
