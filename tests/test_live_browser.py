@@ -188,32 +188,3 @@ def test_silence_gives_no_text_and_no_error(playwright, live_app, tmp_path):
         context.close()
     finally:
         browser.close()
-
-
-def test_the_live_text_uses_the_tabs_vocabulary(mic, live_app):
-    """The tab's Vocabulary box goes with Live: the live words come out as typed there (boosted, in capitals), and
-    the final pass too; a bad box is named in the status line while Live goes on without it."""
-    context, page = open_page(mic, live_app)
-    page.get_by_text("Custom vocabulary").click()
-    page.locator("#vocabulary-phrases textarea").fill("ok\n" + "x" * 101)
-    record(page)
-    expect(page.locator("#live-status")).to_contain_text("Vocabulary, line 2: the phrase", timeout=FIRST_WORDS_MS)
-    expect(page.locator("#live-status")).to_contain_text("Live with", timeout=FIRST_WORDS_MS)  # it goes on
-    context.close()  # no Stop: the tab goes away (the final pass would refuse the box too)
-    wait_for_log(live_app, "gone; its session is freed")
-
-    context, page = open_page(mic, live_app)
-    try:
-        page.get_by_text("Custom vocabulary").click()
-        page.locator("#vocabulary-phrases textarea").fill("\n".join(w.upper() for w in ss.VOCAB))
-        record(page)
-        committed = page.locator("#live-text .live-committed")
-        expect(committed).to_contain_text(re.compile("[A-Z]"), timeout=FIRST_WORDS_MS)
-        heard = committed.inner_text().split()
-        assert heard and all(w.isupper() and w.lower() in ss.VOCAB for w in heard), heard
-        stop(page)
-        expect(page.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
-        transcript = page.locator("#transcript textarea").input_value().split()
-        assert transcript and all(w.isupper() for w in transcript), transcript
-    finally:
-        context.close()
