@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from gradio_client import Client
 from playwright.sync_api import Page, expect, sync_playwright
-from test_browser import CHROMIUM, CHROMIUM_ARGS, TRAINED_NEMO, _is_external, save_screenshot
+from test_browser import CHROMIUM, CHROMIUM_ARGS, TRAINED_NEMO, _is_external, layout_problems, save_screenshot
 
 import synth_conversation as sc
 import synth_speech as ss
@@ -111,29 +111,6 @@ def scrolled_away(page: Page, selector: str) -> list[str]:
         const overflow = getComputedStyle(el).overflowY;
         return (overflow === 'auto' || overflow === 'scroll') && el.scrollHeight > el.clientHeight + 2;
     }).map(el => el.className)""", selector)
-
-
-def layout_problems(page: Page, selector: str) -> list[str]:
-    """What a person could not read in the table ``selector``: a word broken across two lines ("dialo/gue.w/av",
-    "Spe/ake/r 1"), or a cell whose text runs past the table's right edge (cut off)."""
-    return page.evaluate(r"""(sel) => {
-        const table = document.querySelector(sel + ' .virtual-table-viewport') || document.querySelector(sel);
-        const right = table.getBoundingClientRect().right, problems = [];
-        for (const span of document.querySelectorAll(sel + ' .body-cell span.text')) {
-            const text = span.firstChild;
-            if (!text || text.nodeType !== Node.TEXT_NODE || !span.offsetParent) continue;
-            if (span.getBoundingClientRect().right > right + 1 || span.scrollWidth > span.clientWidth + 1)
-                problems.push('cut: ' + text.data);
-            const range = document.createRange();
-            for (const m of text.data.matchAll(/\S+/g)) {
-                range.setStart(text, m.index);
-                range.setEnd(text, m.index + m[0].length);
-                const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
-                if (tops.size > 1) problems.push('broken: ' + m[0]);
-            }
-        }
-        return problems;
-    }""", selector)
 
 
 def readable_timeline(page: Page) -> None:
