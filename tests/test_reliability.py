@@ -456,8 +456,10 @@ def job_intervals(log: str) -> dict[int, list[float]]:
 
 @pytest.mark.slow
 def test_burst_of_8_clients(app, tmp_path):
-    # Each text 4 times (10-30 s of speech), so a job lasts long enough that two running at once would overlap.
-    files = [speech_wav(tmp_path / f"load-{i}.wav", " ".join([text] * 4)) for i, text in enumerate(LOAD_TEXTS)]
+    # Each text 12 times (30-90 s of speech): a job (0.3-0.8 s with the tiny model) outlasts the spread of the eight
+    # clients' joins on a loaded 2-core machine (about 1.3 s in all), so requests pile up in the queue. With 4 times
+    # (0.1-0.2 s a job) each join could find the one before it already running, and no client ever saw a rank.
+    files = [speech_wav(tmp_path / f"load-{i}.wav", " ".join([text] * 12)) for i, text in enumerate(LOAD_TEXTS)]
     durations = {f.name: soundfile.info(f).duration for f in files}
     assert len(set(round(d, 2) for d in durations.values())) == len(files)
 
