@@ -4,7 +4,7 @@
 frame, token and word confidence kept, entropy method), with the model shaped exactly like Parakeet-TDT-0.6B-v2
 (``bench_load_and_transcribe.py`` builds and caches it) on the CPU, in one process.
 
-    flock /work/coord/heavy.lock python bench/bench_confidence.py            # 60 s of audio: off/on three times
+    python bench/bench_confidence.py            # 60 s of audio: off/on three times
     python bench/bench_confidence.py --tiny                                 # a dry run with the tests' tiny model
 
 The weights are random, so the transcript is nonsense, but the encoder's and decoder's work per second of audio is

@@ -3,7 +3,7 @@
 build time, with the model shaped exactly like Parakeet-TDT-0.6B-v2 (``bench_load_and_transcribe.py`` builds and
 caches it) on the CPU (or a GPU), in one process, one run each.
 
-    flock /work/coord/heavy.lock python bench/bench_vocabulary.py                  # 60 s and 10 min of audio
+    python bench/bench_vocabulary.py                  # 60 s and 10 min of audio
     python bench/bench_vocabulary.py --tiny                                       # a dry run with the tests' tiny model
     python bench/bench_vocabulary.py --device cuda --json out.json                # bench/gpu_check.sh's row
 
