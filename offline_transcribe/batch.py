@@ -115,6 +115,10 @@ def output_stems(names: Sequence[str]) -> list[str]:
     return numbered
 
 
+CANCELLED_LATER = "Not transcribed: the run was cancelled."  # the files after a cancel
+MODEL_FAILED_LATER = "Not transcribed: the model could not be loaded (see the message above)."
+
+
 def planned_outputs(names: Sequence[str], out_dir: Path, formats: Sequence[str]) -> list[Path]:
     """Every path ``transcribe_files`` may write for these inputs (to refuse overwriting before any work)."""
     return [out_dir / f"{stem}.{fmt}" for stem in output_stems(names) for fmt in formats]
@@ -167,7 +171,7 @@ def transcribe_files(
         except CancelledError as exc:  # stopped by the person: what is finished stays, the rest is not started
             res.error, res.transcript = str(exc), None
             for later in results[i + 1 :]:
-                later.error = "Not transcribed: the run was cancelled."
+                later.error = CANCELLED_LATER
             for finished in results[i:]:
                 if on_done is not None:
                     on_done(finished)
@@ -175,7 +179,7 @@ def transcribe_files(
         except LocalModelError as exc:  # the model itself: every other file would fail the same way
             res.error = str(exc)
             for later in results[i + 1 :]:
-                later.error = "Not transcribed: the model could not be loaded (see the message above)."
+                later.error = MODEL_FAILED_LATER
             for finished in results[i:]:
                 if on_done is not None:
                     on_done(finished)

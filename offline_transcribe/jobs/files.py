@@ -14,7 +14,15 @@ import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..batch import FileResult, Outcome, _write_outputs, output_stems, transcribe_files
+from ..batch import (
+    CANCELLED_LATER,
+    MODEL_FAILED_LATER,
+    FileResult,
+    Outcome,
+    _write_outputs,
+    output_stems,
+    transcribe_files,
+)
 from ..config import LongAudioPolicy
 from ..diarize import SpeakerOptions
 from ..errors import AppError, CancelledError, LocalModelError
@@ -23,19 +31,9 @@ from ..models.store import ModelStore
 from ..types import Progress
 from ..vocabulary import Vocabulary
 from .batcher import batches, decode_ahead
+from .job import default_batch_seconds
 from .runner import LocalRunner
 from .sources import Item
-
-CANCELLED_LATER = "Not transcribed: the run was cancelled."
-MODEL_FAILED_LATER = "Not transcribed: the model could not be loaded (see the message above)."
-
-
-def batch_seconds(store: ModelStore) -> float:
-    """The job's audio per model call for the store's device (``job.BATCH_SECONDS``)."""
-    from .job import BATCH_SECONDS, _has_cuda
-
-    device = (store.device or ("cuda" if _has_cuda() else "cpu")).split(":")[0]
-    return BATCH_SECONDS.get(device, BATCH_SECONDS["cpu"])
 
 
 def transcribe_files_batched(
@@ -87,7 +85,7 @@ def transcribe_files_batched(
         if not store.status(model_key).ready:
             report(0.0, f"Loading {runner.spec.display_name} (first use)")
             store.load(model_key)
-        cap, alone_above = seconds_per_batch or batch_seconds(store), runner.policy.local_attention_above_s
+        cap, alone_above = seconds_per_batch or default_batch_seconds(store), runner.policy.local_attention_above_s
         with contextlib.closing(decode_ahead(items, workers=1)) as decoded:
             for batch in batches(decoded, cap, alone_above, in_order=True):
                 started = [where[id(d.item)] for d in batch]

@@ -167,6 +167,12 @@ def _has_cuda() -> bool:
     return default_device().startswith("cuda")
 
 
+def default_batch_seconds(store: ModelStore) -> float:
+    """The audio per model call measured for the store's device (``BATCH_SECONDS``)."""
+    device = (store.device or ("cuda" if _has_cuda() else "cpu")).split(":")[0]
+    return BATCH_SECONDS.get(device, BATCH_SECONDS["cpu"])
+
+
 def _fingerprint(item: Item, size: int) -> str | None:
     try:
         return fingerprint(item.path, size)

@@ -41,12 +41,11 @@ class LocalJobRunner:
     """This process: files decoded ahead in threads, batched by duration, transcribed by ``LocalRunner``."""
 
     def __init__(self, store: ModelStore, opts: JobOptions, err: TextIO | None = None) -> None:
-        from .job import BATCH_SECONDS, _has_cuda  # the job's measured batch sizes (job imports this module)
+        from .job import default_batch_seconds  # the job's measured batch sizes (job imports this module)
 
         self.opts = opts
         self.runner = LocalRunner(store, opts.model_key, opts.policy, opts.speakers)
-        device = (store.device or ("cuda" if _has_cuda() else "cpu")).split(":")[0]
-        self.batch_s = opts.batch_seconds or BATCH_SECONDS.get(device, BATCH_SECONDS["cpu"])
+        self.batch_s = opts.batch_seconds or default_batch_seconds(store)
         self.alone_above = self.runner.policy.local_attention_above_s if self.runner.batches else 0.0
 
     def results(self, todo: Sequence[Item], claim: Claim) -> Iterator[Result]:
