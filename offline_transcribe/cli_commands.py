@@ -39,17 +39,23 @@ def _serve(p: argparse.ArgumentParser) -> None:
     opts.add_live_options(p)
 
 
-def _transcribe(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="files, folders (searched recursively; outputs mirror the tree) or manifests (NeMo JSONL, or "
-                   "a list of paths); a folder or manifest runs as a job that a rerun resumes")  # fmt: skip
+def _add_file_options(p: argparse.ArgumentParser, jobs_title: str) -> None:
+    """What ``transcribe`` and ``watch`` share: models, outputs, speakers, subtitles, vocabulary, a job's retries
+    and batches (under ``jobs_title``)."""
     opts.add_model_options(p)
     outputs = p.add_argument_group("outputs")
     opts.add_output_options(outputs)
     opts.add_speaker_option(outputs)
     opts.subtitle_arguments.add_arguments(p.add_argument_group("subtitles"))
     opts.add_vocabulary_options(p)
-    opts.add_job_options(p.add_argument_group("folders and manifests (jobs)"))
+    opts.add_job_options(p.add_argument_group(jobs_title))
+
+
+def _transcribe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files, folders (searched recursively; outputs mirror the tree) or manifests (NeMo JSONL, or "
+                   "a list of paths); a folder or manifest runs as a job that a rerun resumes")  # fmt: skip
+    _add_file_options(p, "folders and manifests (jobs)")
     opts.ray_options.add_arguments(p)
     p.add_argument_group("questions").add_argument(
         "--ask", action="append", metavar="QUESTION",
@@ -59,13 +65,7 @@ def _transcribe(p: argparse.ArgumentParser) -> None:
 
 def _watch(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", type=Path, metavar="DIR", help="the folder to transcribe and watch")
-    opts.add_model_options(p)
-    outputs = p.add_argument_group("outputs")
-    opts.add_output_options(outputs)
-    opts.add_speaker_option(outputs)
-    opts.subtitle_arguments.add_arguments(p.add_argument_group("subtitles"))
-    opts.add_vocabulary_options(p)
-    opts.add_job_options(p.add_argument_group("jobs"))
+    _add_file_options(p, "jobs")
 
 
 def _status(p: argparse.ArgumentParser) -> None:
