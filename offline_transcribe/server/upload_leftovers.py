@@ -4,7 +4,8 @@ Gradio 6.31 writes each uploaded file to a ``tmp*`` file at the top of its uploa
 and moves it into a folder of its own only when the whole upload is accepted (``route_utils.upload_fn``). An upload
 refused afterwards (a file name it does not accept: 400) or broken off keeps its bytes in that ``tmp*`` file, which
 nothing ever deletes. This middleware counts the uploads under way; once one has failed and none is under way any
-more, every ``tmp*`` file left at the top of the upload folder is such a leftover, and it is deleted at once.
+more, every ``tmp*`` file left at the top of the upload folder is such a leftover, and it is deleted at once: a
+refused upload's own leftover before the refusal's last byte is sent, when it was the only upload under way.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ class RefusedUploadCleanup:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body") and not ok(status):
+                # The refusal's last part: its leftover is deleted before the client hears of the refusal, so that
+                # nothing of it is on disk once the client has its answer (when no other upload is under way).
+                self.failed = True
+                self._clean_if_idle(1)
             await send(message)
 
         self.under_way += 1
@@ -58,8 +64,17 @@ class RefusedUploadCleanup:
             await self.app(scope, receive, noting_status)
         finally:
             self.under_way -= 1
-            self.failed = self.failed or not 200 <= status < 300
-            if self.failed and self.under_way == 0:
-                self.failed = False
-                if removed := remove_leftovers(self.upload_dir):
-                    log.info("Deleted %d file(s) of an upload that was refused or broken off", removed)
+            self.failed = self.failed or not ok(status)
+            self._clean_if_idle(0)
+
+    def _clean_if_idle(self, under_way: int) -> None:
+        """Delete the leftovers of failed uploads if only ``under_way`` uploads (the caller's own) are under way."""
+        if self.failed and self.under_way == under_way:
+            self.failed = False
+            if removed := remove_leftovers(self.upload_dir):
+                log.info("Deleted %d file(s) of an upload that was refused or broken off", removed)
+
+
+def ok(status: int) -> bool:
+    """Whether an HTTP status is a success (2xx)."""
+    return 200 <= status < 300
