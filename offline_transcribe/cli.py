@@ -59,6 +59,7 @@ from .logs import configure_logging
 from .models.files import start_command
 from .models.registry import DIARIZER, MODELS, transcription_models
 from .models.store import ModelStore
+from .native_memory import limit_malloc_arenas
 from .subtitles import arguments as subtitle_arguments
 from .vocabulary import Vocabulary
 from .vocabulary.options_cli import vocabulary_from_args
@@ -321,6 +322,7 @@ def serve(settings: Settings, store: ModelStore) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the page (or the headless batch with ``--transcribe``, live with ``--live``); returns the exit status."""
     args = parse_args(argv)
+    limit_malloc_arenas()  # before the server's or the job's threads start
     headless = args.transcribe or args.transcript or args.live
     configure_logging(verbose=args.verbose, level=logging.ERROR if headless else logging.INFO)
     if args.half:
