@@ -95,6 +95,18 @@ def upload_and_transcribe(page: Page, *files: Path) -> None:
     page.locator("#transcribe-button").click()
 
 
+PROGRESS_TEXT = re.compile(r"^\s*(processing\b|queue:|\d+(\.\d+)?(/\d+(\.\d+)?)?s\b)")  # a progress tracker
+
+
+def wait_for_events_to_end(page: Page, selectors: tuple[str, ...]) -> None:
+    """Wait until a run's chain of events has ended: Transcribe is enabled again, Cancel is hidden (the chain's last
+    step) and no component in ``selectors`` shows a progress tracker ("processing | 0.0/0.1s", "0.4s")."""
+    expect(page.locator("#transcribe-button")).to_be_enabled(timeout=60_000)
+    expect(page.locator("#cancel-button")).to_be_hidden(timeout=60_000)
+    for sel in selectors:
+        expect(page.locator(sel)).not_to_contain_text(PROGRESS_TEXT, timeout=30_000)
+
+
 def save_screenshot(page: Page, path: Path, full_page: bool = True) -> Path:
     """A screenshot (of the whole page, or of what is on screen) at ``path``, also copied to
     ``$TEST_ARTIFACTS_DIR`` when set."""
@@ -177,9 +189,9 @@ def test_no_audio_is_refused_and_the_results_stay(page, app, tmp_path):
     traceback in the server's log."""
     upload_and_transcribe(page, speech_wav(tmp_path / "first.wav", "hello there"))
     expect(page.locator("#stats")).to_contain_text("✓ done", timeout=120_000)
-    for sel in ("#segments", "#downloads", "#stats"):  # the events after the job (speaker view) have ended too
-        expect(page.locator(sel)).not_to_contain_text(re.compile(r"^\s*\d+(\.\d+)?s\b"), timeout=30_000)
-    before = {sel: page.locator(sel).inner_text() for sel in ("#segments", "#downloads", "#stats", "#messages")}
+    shown = ("#segments", "#downloads", "#stats", "#messages")
+    wait_for_events_to_end(page, shown)
+    before = {sel: page.locator(sel).inner_text() for sel in shown}
     transcript = page.locator("#transcript textarea").input_value()
 
     page.locator("#audio-files button[aria-label='Clear']").click()
@@ -188,6 +200,7 @@ def test_no_audio_is_refused_and_the_results_stay(page, app, tmp_path):
     toast = page.locator(".toast-body").filter(has_text="No audio: add an audio file or record with the microphone")
     expect(toast).to_be_visible(timeout=30_000)
     page.wait_for_timeout(500)  # the toast fades in: let the screenshot show it
+    wait_for_events_to_end(page, shown)
     save_screenshot(page, tmp_path / "no_audio.png")
     for sel in ("#transcript", "#segments", "#downloads", "#stats", "#messages"):
         expect(page.locator(sel).get_by_text("Error", exact=True)).to_have_count(0)
