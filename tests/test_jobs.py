@@ -16,6 +16,8 @@ import os
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import numpy as np
 import pytest
 
 import synth_speech as ss
+from app_process import PROJECT_DIR, SCRIPT, app_env
 from conftest import install_parakeet
 from offline_transcribe import ModelStore
 from offline_transcribe.audio import write_wav
@@ -282,42 +285,47 @@ def test_resume_after_sigkill_at_random_moments(tree, tmp_path, store):
 # ------------------------------------------------------------------------------------------ watch
 
 
-def _watch(folder: Path, out: Path, store) -> None:
-    from offline_transcribe.jobs.watch import watch
-
-    with open(os.devnull, "w") as devnull:
-        status = watch(store, folder, opts(out), out=devnull, settle_s=1.0)
-    os._exit(status)
-
-
 def test_watch_takes_files_once_they_settle_and_exits_0_on_ctrl_c(tree, tmp_path, store):
+    """``transcribe_ui.py watch DIR`` as a person runs it (its own process, not a fork of this one, whose torch and
+    threads a fork would copy): what is there first, a file copied in slowly once it settles, a file in a new
+    folder; Ctrl-C ends it with status 0."""
     folder, out = tmp_path / "drop", tmp_path / "out"
     folder.mkdir()
     shutil.copy(tree / "clip02.wav", folder / "first.wav")
-    proc = _child(_watch, folder, out, store)
+    cmd = [sys.executable, str(SCRIPT), "watch", str(folder), "--models-dir", str(store.models_dir), "--only",
+           "parakeet", "--format", ",".join(FORMATS), "--batch-seconds", "4", "--output-dir", str(out)]
+    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=app_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def wait_done(n: int) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
             if (out / LEDGER_NAME).exists() and done_count(out) >= n:
                 return
             time.sleep(0.1)
-        raise AssertionError(f"{n} files not done: {rows(out) if (out / LEDGER_NAME).exists() else 'no ledger'}")
+        proc.kill()
+        raise AssertionError(f"{n} files not done: {rows(out) if (out / LEDGER_NAME).exists() else 'no ledger'}\n"
+                             + "\n".join(proc.communicate()))
 
-    wait_done(1)
-    data = (tree / "clip05.wav").read_bytes()
-    with open(folder / "slow.wav", "wb") as f:  # copied in slowly, in parts
-        for i in range(0, len(data), len(data) // 4 + 1):
-            f.write(data[i : i + len(data) // 4 + 1])
-            f.flush()
-            time.sleep(0.4)
-    (folder / "sub").mkdir()
-    shutil.copy(tree / "clip08.wav", folder / "sub" / "later.wav")
-    wait_done(3)
-    time.sleep(1.5)
-    os.kill(proc.pid, signal.SIGINT)
-    proc.join(30)
-    assert proc.exitcode == 0
+    try:
+        wait_done(1)
+        data = (tree / "clip05.wav").read_bytes()
+        with open(folder / "slow.wav", "wb") as f:  # copied in slowly, in parts
+            for i in range(0, len(data), len(data) // 4 + 1):
+                f.write(data[i : i + len(data) // 4 + 1])
+                f.flush()
+                time.sleep(0.4)
+        (folder / "sub").mkdir()
+        shutil.copy(tree / "clip08.wav", folder / "sub" / "later.wav")
+        wait_done(3)
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stdout + stderr
+    assert "Stopped watching" in stderr
     assert sorted(rows(out).values()) == [("done", 1)] * 3
     assert (out / "slow.txt").read_text() == (out / "slow.txt").read_text().strip() + "\n"
     assert (out / "sub" / "later.srt").exists()

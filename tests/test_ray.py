@@ -210,10 +210,12 @@ def test_a_transcriber_killed_mid_run_is_restarted_and_nothing_is_written_twice(
 
 
 def _driver(models: Path, tree: Path, out: Path, address: str) -> subprocess.Popen:
-    """The command line as a Ray job's driver, joined to the test's Ray instance."""
+    """The command line as a Ray job's driver, joined to the test's Ray instance: one transcriber, one file per
+    batch, so that the files end one after another, well apart (with two transcribers of three files each the
+    whole job could end in the second after its first three files, before the test's signal reached it)."""
     cmd = [sys.executable, str(ROOT / "transcribe_ui.py"), "--models-dir", str(models), "--only", "parakeet",
            "--format", ",".join(FORMATS), "--batch-seconds", "4", "--output-dir", str(out), "--transcribe", str(tree),
-           "--ray", address, "--ray-actors", "2", "--ray-batch-files", "3"]
+           "--ray", address, "--ray-actors", "1", "--ray-batch-files", "1"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -224,6 +226,7 @@ def test_driver_stopped_then_killed_and_the_same_command_resumes(cluster, models
     out = tmp_path / "out"
     proc = _driver(models, tree, out, cluster)
     wait_for(lambda: done_count(out) >= 3 or proc.poll() is not None, "3 files done")
+    assert proc.poll() is None, "the job ended before it could be stopped:\n" + "\n".join(proc.communicate())
     proc.send_signal(signal.SIGINT)  # Ctrl-C
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stdout + stderr
@@ -234,6 +237,7 @@ def test_driver_stopped_then_killed_and_the_same_command_resumes(cluster, models
 
     proc = _driver(models, tree, out, cluster)
     wait_for(lambda: done_count(out) >= first + 3 or proc.poll() is not None, "3 more files done")
+    assert proc.poll() is None, "the job ended before it could be killed:\n" + "\n".join(proc.communicate())
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
