@@ -44,6 +44,18 @@ def port_is_listening(port: int, host: str = HOST) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+@contextlib.contextmanager
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """Processes started inside this block get Ctrl-C (SIGINT) as from a terminal. pytest-xdist's workers ignore
+    SIGINT, a child inherits an ignored signal through exec, and Python then never raises KeyboardInterrupt in it:
+    a test's Ctrl-C would reach no one (a fresh-clone run saw ``watch`` and a Ray driver go on after it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # exec resets a handler to the default
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def app_env(tmp_dir: Path, netguard_log: Path | None = None) -> dict[str, str]:
     """The environment for an app subprocess: unbuffered output, its temporary files (its private folder with
     Gradio's cache) under ``tmp_dir``, and the network guard logging to ``netguard_log`` (default

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import synth_speech as ss
-from app_process import PROJECT_DIR, SCRIPT, app_env
+from app_process import PROJECT_DIR, SCRIPT, app_env, ctrl_c_reaches_children
 from conftest import install_parakeet
 from offline_transcribe import ModelStore
 from offline_transcribe.audio import write_wav
@@ -286,16 +286,16 @@ def test_resume_after_sigkill_at_random_moments(tree, tmp_path, store):
 
 
 def test_watch_takes_files_once_they_settle_and_exits_0_on_ctrl_c(tree, tmp_path, store):
-    """``transcribe_ui.py watch DIR`` as a person runs it (its own process, not a fork of this one, whose torch and
-    threads a fork would copy): what is there first, a file copied in slowly once it settles, a file in a new
-    folder; Ctrl-C ends it with status 0."""
+    """``transcribe_ui.py watch DIR`` as a person runs it in a terminal: what is there first, a file copied in
+    slowly once it settles, a file in a new folder; Ctrl-C ends it with status 0."""
     folder, out = tmp_path / "drop", tmp_path / "out"
     folder.mkdir()
     shutil.copy(tree / "clip02.wav", folder / "first.wav")
     cmd = [sys.executable, str(SCRIPT), "watch", str(folder), "--models-dir", str(store.models_dir), "--only",
            "parakeet", "--format", ",".join(FORMATS), "--batch-seconds", "4", "--output-dir", str(out)]
-    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=app_env(tmp_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with ctrl_c_reaches_children():
+        proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=app_env(tmp_path), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def wait_done(n: int) -> None:
         deadline = time.monotonic() + 120

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 import synth_speech as ss
+from app_process import ctrl_c_reaches_children
 from conftest import install_parakeet
 from offline_transcribe import ModelStore
 from offline_transcribe.audio import write_wav
@@ -210,13 +211,14 @@ def test_a_transcriber_killed_mid_run_is_restarted_and_nothing_is_written_twice(
 
 
 def _driver(models: Path, tree: Path, out: Path, address: str) -> subprocess.Popen:
-    """The command line as a Ray job's driver, joined to the test's Ray instance: one transcriber, one file per
-    batch, so that the files end one after another, well apart (with two transcribers of three files each the
-    whole job could end in the second after its first three files, before the test's signal reached it)."""
+    """The command line as a Ray job's driver, joined to the test's Ray instance (Ctrl-C reaches it as in a
+    terminal)."""
     cmd = [sys.executable, str(ROOT / "transcribe_ui.py"), "--models-dir", str(models), "--only", "parakeet",
            "--format", ",".join(FORMATS), "--batch-seconds", "4", "--output-dir", str(out), "--transcribe", str(tree),
-           "--ray", address, "--ray-actors", "1", "--ray-batch-files", "1"]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+           "--ray", address, "--ray-actors", "2", "--ray-batch-files", "3"]
+    with ctrl_c_reaches_children():
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
 
 
 def test_driver_stopped_then_killed_and_the_same_command_resumes(cluster, models, tree, expected, tmp_path,
