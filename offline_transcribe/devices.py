@@ -4,7 +4,6 @@ check that setup prints before anything is downloaded."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import importlib.util
 import os
@@ -47,12 +46,6 @@ def free_accelerator_memory() -> None:
         return
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def release_freed_memory() -> None:
-    """Give memory freed after loading back to the OS (glibc keeps it otherwise)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -1,4 +1,5 @@
-"""Keep a long-running process's memory from creeping up: fewer C heaps (glibc malloc arenas).
+"""Keep a long-running process's memory from creeping up: fewer C heaps (glibc malloc arenas), and freed memory
+handed back to the system after a model load.
 
 glibc gives threads up to 8 heaps per core. The server answers requests from a pool of threads, each of which may get a
 heap of its own; memory freed in one of them is rarely handed back to the system, so the resident size steps up with
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 
@@ -21,21 +23,30 @@ M_ARENA_MAX = -8  # mallopt's parameter number for the arena limit (glibc's mall
 ARENAS = 2
 
 
-def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
-    """Limit glibc's malloc to ``arenas`` heaps for the threads started from now on; whether the limit was set (not
-    on other C libraries, nor when ``MALLOC_ARENA_MAX`` is set, which glibc has already read)."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``); None elsewhere (musl, macOS)."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+        return libc if libc is not None and libc.mallopt and libc.malloc_trim else None
+    except (OSError, AttributeError):
+        return None
+
+
+def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
+    """Limit glibc's malloc to ``arenas`` heaps for the threads started from now on; whether the limit was set (not
+    on other C libraries, nor when ``MALLOC_ARENA_MAX`` is set, which glibc has already read)."""
+    if os.environ.get("MALLOC_ARENA_MAX") or (libc := _glibc()) is None:
         return False
-    if mallopt is None:
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = mallopt(M_ARENA_MAX, arenas) == 1
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = libc.mallopt(M_ARENA_MAX, arenas) == 1
     if not ok:
         log.debug("mallopt(M_ARENA_MAX, %d) was refused", arenas)
     return ok
+
+
+def release_freed_memory() -> None:
+    """Give memory freed after loading back to the OS (glibc keeps it otherwise)."""
+    if (libc := _glibc()) is not None:
+        libc.malloc_trim(0)

@@ -30,10 +30,10 @@ from offline_transcribe.ask.thinking import ThinkingFilter, strip_thinking
 from offline_transcribe.audio import write_wav
 from offline_transcribe.backends import get_backend
 from offline_transcribe.backends.base import ChatTurn
-from offline_transcribe.devices import release_freed_memory
 from offline_transcribe.errors import AppError
 from offline_transcribe.exports import to_json
 from offline_transcribe.models.store import ModelStore
+from offline_transcribe.native_memory import release_freed_memory
 from offline_transcribe.server.ask_panel import AskPanel, transcript_from_table
 from offline_transcribe.server.jobs import JobQueue
 from offline_transcribe.types import Segment, Transcript

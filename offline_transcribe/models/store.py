@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends import get_backend
 from ..config import Precision, Settings, resolve_models_dir
-from ..devices import default_device, device_label, free_accelerator_memory, release_freed_memory
+from ..devices import default_device, device_label, free_accelerator_memory
+from ..native_memory import release_freed_memory
 from ..types import ModelState, ModelStatus
 from .files import (
     Problem,
