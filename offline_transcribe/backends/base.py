@@ -1,41 +1,18 @@
-"""The backend protocol: what the store and the transcriber need from a model family."""
+"""The backend protocol: what the transcriber needs from a model family (the store needs only its ``Loader``
+part, ``models.loading``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..config import LongAudioPolicy, Precision
-from ..models.registry import ModelSpec
+from ..config import LongAudioPolicy
+from ..models.loading import Loader
 from ..types import Progress, Segment, Word
-
-if TYPE_CHECKING:
-    import torch
-
-
-class Loader(Protocol):
-    """How a model family's stored files become a model: all the store needs (transcribers and the diarizer).
-
-    ``load`` raises the file layer's errors (``ModelFilesInvalidError`` naming the damaged file, ``ModelLoadError``)
-    with the command that fixes them.
-    """
-
-    name: str
-    loaded_as: str  # what the page says about how the files become a model
-    speed_guess: dict[str, float]  # by device type ("cpu", "cuda"): seconds of audio per second, until one is measured
-
-    def dtype(self, precision: Precision, device: str) -> torch.dtype:
-        """The dtype the model runs in on ``device`` for the app's precision setting."""
-        ...
-
-    def load(self, spec: ModelSpec, models_dir: Path, device: str, dtype: torch.dtype) -> Any:
-        """Build the model from its files in ``models_dir``, on ``device`` in ``dtype``, in eval mode."""
-        ...
 
 
 class Backend(Loader, Protocol):

@@ -51,7 +51,7 @@ class ModelSpec:
     revision: str  # the pinned commit on the hub: setup fetches exactly this
     local_name: str  # file or folder name inside the models folder
     storage: Storage
-    backend: str  # a name in offline_transcribe.backends.BACKENDS
+    backend: str  # a family's name in models.loading.FAMILIES
     summary: str
     card: ModelCard
     task: Task = "transcribe"  # only transcription models are offered as "the model" (page, --model)

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends import get_backend
 from ..config import Precision, Settings, resolve_models_dir
 from ..devices import default_device, device_label, free_accelerator_memory
 from ..native_memory import release_freed_memory
@@ -34,6 +33,7 @@ from .files import (
     validate_local_models,
     verify_content,
 )
+from .loading import get_loader
 from .registry import ModelSpec, get_spec
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ class ModelStore:
     def _load(
         self, spec: ModelSpec, device: str | None, dtype: str | torch.dtype | None, precision: Precision | None
     ) -> LoadedModel:
-        backend = get_backend(spec.backend)
+        backend = get_loader(spec.backend)
         device = device or self.device or default_device()
         torch_dtype = _as_dtype(dtype) if dtype is not None else backend.dtype(precision or self.precision, device)
         load_key = LoadKey(spec.key, self.models_dir, device, _dtype_name(torch_dtype))
@@ -223,7 +223,7 @@ class ModelStore:
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"verify-{spec.key}") as pool:
             verifying = pool.submit(self._verify_changed_files, spec)  # hashes in parallel with the load
-            model = get_backend(spec.backend).load(spec, root, device, dtype)
+            model = get_loader(spec.backend).load(spec, root, device, dtype)
             verifying.result()  # raises ModelFilesInvalidError if a file's content changed since setup
         model.eval()
         release_freed_memory()
