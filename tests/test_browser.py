@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -105,6 +106,19 @@ def wait_for_events_to_end(page: Page, selectors: tuple[str, ...]) -> None:
     expect(page.locator("#cancel-button")).to_be_hidden(timeout=60_000)
     for sel in selectors:
         expect(page.locator(sel)).not_to_contain_text(PROGRESS_TEXT, timeout=30_000)
+
+
+def settled_boxes(page: Page, *selectors: str, timeout_s: float = 15.0) -> list[dict]:
+    """The bounding boxes of ``selectors`` once the page's layout has settled (the same in two looks 0.25 s apart):
+    what a person sees, not a frame of the first render, while Gradio is still mounting components (a fresh-clone
+    run measured the messages 570 px below the button in such a frame)."""
+    deadline, last = time.monotonic() + timeout_s, None
+    while True:
+        boxes = [page.locator(sel).bounding_box() for sel in selectors]
+        if boxes == last or time.monotonic() > deadline:
+            return boxes
+        last = boxes
+        page.wait_for_timeout(250)
 
 
 def save_screenshot(page: Page, path: Path, full_page: bool = True) -> Path:
@@ -248,7 +262,7 @@ def test_phone_width_keeps_the_button_the_progress_and_the_tables_readable(phone
     segments table's times read m:ss.s, its cards and the statistics' headers break no word, and no table is wider
     than the page."""
     expect(phone.locator("#device-notice")).to_contain_text("Running on the CPU")  # no GPU here: the page says so
-    button, messages = phone.locator("#transcribe-button").bounding_box(), phone.locator("#messages").bounding_box()
+    button, messages = settled_boxes(phone, "#transcribe-button", "#messages")
     assert 0 <= messages["y"] - (button["y"] + button["height"]) < 40, (button, messages)
     assert messages["y"] + messages["height"] - button["y"] < PHONE["height"]  # both fit on one screen
 
