@@ -39,6 +39,10 @@ log = logging.getLogger("transcribe.ui")
 
 SHUTDOWN_GRACE_S = 10  # requests still running when the server is asked to stop get this long to finish
 LOGIN_MESSAGE = "This server is protected by its API key: enter any user name, and the key as the password."
+# How often Gradio looks at a page's open event stream when nothing else is sent: a page closed while its job waits
+# in the job line is noticed within this time, and its job dropped before its turn (Gradio's default is 15 s: a
+# job that waited less than that could run for a page that was gone).
+PAGE_HEARTBEAT_S = "2"
 
 
 def build_server(settings: Settings, store: ModelStore, workspace: Workspace | None = None) -> FastAPI:
@@ -48,6 +52,7 @@ def build_server(settings: Settings, store: ModelStore, workspace: Workspace | N
         workspace = Workspace.create()
         atexit.register(workspace.remove)
     os.environ["GRADIO_TEMP_DIR"] = str(workspace.gradio)  # Gradio reads it for every upload and cached result
+    os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", PAGE_HEARTBEAT_S)  # read for each page's event stream
     policy = AccessPolicy.from_settings(settings)
     jobs = JobQueue()
     app = FastAPI(title="Offline Speech Transcription", docs_url=None, redoc_url=None, openapi_url=None)
