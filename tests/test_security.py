@@ -341,6 +341,22 @@ def test_transcription_errors_are_openai_shaped_whatever_the_body(app, speech):
 # Jobs whose client went away
 
 
+def wait_until_the_line_is_empty(app, quiet_s: float = 1.0, timeout: float = 180.0) -> None:
+    """Wait until every job that has started has ended and none started for ``quiet_s``: what earlier tests left in
+    the job line (in random order, one of them may still be running a request its client gave up on) is done, so
+    that the next job to start is the caller's."""
+    deadline, quiet_since, last = time.monotonic() + timeout, time.monotonic(), None
+    while time.monotonic() < deadline:
+        log = app.log()
+        state = (len(re.findall(r"job \d+ start", log)), len(re.findall(r"job \d+ end", log)))
+        if state != last or state[0] != state[1]:
+            quiet_since, last = time.monotonic(), state
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the job line never emptied: {app.log()[-2000:]}")
+
+
 def test_a_request_whose_client_hung_up_while_waiting_is_dropped(app, tmp_path):
     long = write_wav(tmp_path / "long.wav", np.random.default_rng(3).normal(0, 0.1, 16000 * 600).astype(np.float32))
     short = long.with_name("short.wav")
@@ -348,6 +364,7 @@ def test_a_request_whose_client_hung_up_while_waiting_is_dropped(app, tmp_path):
     def api_jobs() -> int:
         return len(re.findall(r"job \d+ start .* via=api", app.log()))
 
+    wait_until_the_line_is_empty(app)
     before = api_jobs()
 
     body, content_type = multipart([("file", "long.wav", long.read_bytes()), ("model", None, b"parakeet")])
@@ -415,15 +432,18 @@ def test_a_page_request_whose_page_closed_while_waiting_is_dropped(app, speech, 
     upload, upload_type = multipart([("files", "door.wav", speech.read_bytes())])
     status, _, uploaded = request(app, "POST", "/gradio_api/upload", upload, {"Content-Type": upload_type})
     assert status == 200, uploaded
+    wait_until_the_line_is_empty(app)
     before = page_jobs()
+    started = len(re.findall(r"job \d+ start", app.log()))
 
     body, content_type = multipart([("file", "long.wav", long.read_bytes()), ("model", None, b"parakeet")])
     busy = threading.Thread(target=request, args=(app, "POST", "/v1/audio/transcriptions", body,
                                                   {"Content-Type": content_type}))
     busy.start()
     deadline = time.monotonic() + 60
-    while "via=api" not in app.log().split("start t=")[-1] and time.monotonic() < deadline:
-        time.sleep(0.02)
+    while len(re.findall(r"job \d+ start", app.log())) == started and time.monotonic() < deadline:
+        time.sleep(0.02)  # the long job (the next to start: the line was empty) holds the line
+    assert "via=api" in app.log().split("start t=")[-1]
 
     session = uuid.uuid4().hex
     join = {"data": [[file_data(json.loads(uploaded)[0])], None, "parakeet", False, "auto", None, "", ""],
