@@ -36,7 +36,8 @@ class Estimate:
     ``expected_s`` seconds (None: unknown, the message shows the time spent instead).
 
     Use it as a context manager around the work and pass it on as the work's ``Progress``: the work's own
-    reports (``estimate(fraction, message)``) are real; every ``tick_s`` the bar also moves by the time spent.
+    reports (``estimate(fraction, message)``) are real; from the first one on, every ``tick_s`` the bar also moves
+    by the time spent.
     """
 
     def __init__(
@@ -58,12 +59,13 @@ class Estimate:
     def __call__(self, fraction: float, message: str) -> None:
         """A real report from the work: ``fraction`` of the whole done (between ``lo`` and ``hi``)."""
         with self._lock:
+            elapsed = self.elapsed  # one reading for the estimate and the bar: the bar shows exactly this report
             self.real = max(self.real, min(fraction, self.hi))
             self.message = message
             done = (self.real - self.lo) / (self.hi - self.lo) if self.hi > self.lo else 0.0
             if done > 0.01 and (self.expected_s is not None or done >= MEASURED_SHARE):
-                self.expected_s = self.elapsed / done  # the speed the work has really shown so far
-        self._emit()
+                self.expected_s = elapsed / done  # the speed the work has really shown so far
+        self._emit(elapsed)
 
     def __enter__(self) -> Estimate:
         context = contextvars.copy_context()  # the sink may rely on context variables (Gradio's progress does)
@@ -78,11 +80,12 @@ class Estimate:
 
     def _tick(self) -> None:
         while not self._stop.wait(self.tick_s):
-            self._emit()
+            if self.message:  # from the work's first report on: before it, a bare "… left" would replace the label
+                self._emit()
 
-    def _emit(self) -> None:
+    def _emit(self, elapsed: float | None = None) -> None:
         with self._lock:
-            elapsed = self.elapsed
+            elapsed = self.elapsed if elapsed is None else elapsed
             if self.expected_s is None:
                 text = f"{self.message} · {clock(elapsed)}" if self.message else clock(elapsed)
             else:
