@@ -12,7 +12,6 @@ two heaps set by ``limit_malloc_arenas`` at start). Two heaps are plenty for one
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 import os
@@ -25,11 +24,11 @@ ARENAS = 2
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``); None elsewhere (musl, macOS)."""
-    name = ctypes.util.find_library("c")
+    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``); None elsewhere (musl, macOS). Looked
+    up among the symbols this process has already loaded (no ``find_library``, which runs ``ldconfig``)."""
     try:
-        libc = ctypes.CDLL(name) if name else None
-        return libc if libc is not None and libc.mallopt and libc.malloc_trim else None
+        libc = ctypes.CDLL(None)
+        return libc if libc.mallopt and libc.malloc_trim else None
     except (OSError, AttributeError):
         return None
 
