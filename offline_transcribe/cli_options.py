@@ -73,7 +73,7 @@ def add_job_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--retries", type=int, default=2, metavar="N",
                    help="a job's failed files are tried again on later runs up to N times (default: 2)")
     g.add_argument("--batch-seconds", type=float, metavar="S",
-                   help="audio per model call when short files are batched (default: 60 on a CPU, measured; "
+                   help="audio per model call when short files are batched (default: 30 on a CPU, measured; "
                    "1920 on a GPU)")
 
 

@@ -31,9 +31,10 @@ from .sources import Item
 log = logging.getLogger("transcribe.jobs")
 
 DEFAULT_RETRIES = 2
-# Audio per model call: on a CPU measured (bench/bench_batch.py --sweep: 60 s beat 30, 120 and 240 s; see
-# docs/benchmarks.md, jobs); on a GPU a documented value, not measured (no GPU was lent).
-BATCH_SECONDS = {"cpu": 60.0, "cuda": 1920.0}
+# Audio per model call. On a CPU measured on a quiet machine (bench/bench_batch.py --sweep; docs/benchmarks.md,
+# jobs): 30 s beats 20 and 60 s and one file per call; past about 30 s the encoder's activations outgrow the
+# CPU's caches and each second of audio costs more. On a GPU a documented value, not measured (no GPU was lent).
+BATCH_SECONDS = {"cpu": 30.0, "cuda": 1920.0}
 
 
 @dataclass(frozen=True)
