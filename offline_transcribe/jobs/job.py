@@ -31,9 +31,9 @@ from .sources import Item
 log = logging.getLogger("transcribe.jobs")
 
 DEFAULT_RETRIES = 2
-# Audio per model call. On a CPU measured on a quiet machine (bench/bench_batch.py --sweep; docs/benchmarks.md,
-# jobs): 30 s beats 20 and 60 s and one file per call; past about 30 s the encoder's activations outgrow the
-# CPU's caches and each second of audio costs more. On a GPU a documented value, not measured (no GPU was lent).
+# Audio per model call. On a CPU measured on a quiet machine (bench/bench_batch_model.py; docs/benchmarks.md, jobs):
+# 30 s beat 60 s in every round; one file per call is as fast on 3-30 s clips, slower on 3-15 s ones. On a GPU a
+# documented value, not measured (no GPU was lent).
 BATCH_SECONDS = {"cpu": 30.0, "cuda": 1920.0}
 
 
