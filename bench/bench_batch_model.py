@@ -4,7 +4,7 @@
     python bench/bench_batch_model.py                          # 16 clips of 3-30 s, caps 0 20 30 60, 2 rounds
     python bench/bench_batch_model.py --seconds 3 15           # short clips, where batching helps most
 
-``nemo_tdt.batch_words`` (the job's model call) over the same clips grouped as the job groups them: sorted by
+``nemo_tdt.batch_words`` (the job's model call) over the same clips grouped by the job's own batcher: sorted by
 duration, cut into batches of at most CAP seconds of audio (cap 0: one file per call). The caps alternate within
 each round, so a slow spell of a shared machine touches all of them. Prints audio seconds per wall second (RTFx)
 for each cap and round, and the minor page faults (memory the kernel had to hand out afresh) of each pass.
@@ -13,6 +13,7 @@ for each cap and round, and the minor page faults (memory the kernel had to hand
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import statistics
@@ -29,18 +30,12 @@ from bench_batch import make_clips, model_file  # noqa: E402
 from bench_load_and_transcribe import CACHE_ENV, DEFAULT_CACHE  # noqa: E402
 
 
-def groups(audios: list, cap: float, rate: int) -> list[list]:
-    """``audios`` (sorted by length) cut into batches of at most ``cap`` seconds; cap 0: one per batch."""
-    out: list[list] = []
-    seconds = 0.0
-    for audio in audios:
-        duration = len(audio) / rate
-        if not out or not cap or seconds + duration > cap:
-            out.append([])
-            seconds = 0.0
-        out[-1].append(audio)
-        seconds += duration
-    return out
+def groups(audios: list, cap: float) -> list[list]:
+    """``audios`` in the job's batches (``jobs.batcher.batches``: sorted by duration, at most ``cap`` seconds of audio
+    per batch; cap 0: one file per batch)."""
+    from offline_transcribe.jobs.batcher import Decoded, batches
+
+    return [[d.audio for d in batch] for batch in batches((Decoded(None, a, None, 0.0) for a in audios), cap, math.inf)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from offline_transcribe import ModelStore
-        from offline_transcribe.audio import SAMPLE_RATE
         from offline_transcribe.backends.nemo_tdt import batch_words
 
         model = ModelStore(tmp / "local_models", device="cpu").load("parakeet").model
@@ -96,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             for cap in args.caps:
                 faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 started = time.perf_counter()
-                calls = groups(audios, cap, SAMPLE_RATE)
+                calls = groups(audios, cap)
                 for batch in calls:
                     batch_words(model, batch)
                 rtfx[cap].append(audio_s / (time.perf_counter() - started))
